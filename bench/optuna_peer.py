@@ -1,0 +1,77 @@
+"""The peer of the controller benchmark: plain Optuna, a process doing ask → report x5 (with
+should_prune) → tell against RDBStorage on the same PostgreSQL, for a fixed time.
+
+    python -m bench.optuna_peer --url URL --study NAME --sampler tpe --seconds 20 --stats out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import optuna
+
+from bench.prefill import EPOCHS
+from search_spaces import load_spec
+from search_spaces.space import ranges
+from service.optuna_bridge import suggest_params
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+CANONICAL = Path(__file__).resolve().parents[1] / "search_spaces/examples/digits_cnn.yaml"
+
+
+def sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":  # as the controller configures it
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--sampler", default="tpe")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stats", type=Path, required=True)
+    args = parser.parse_args()
+    space = load_spec(CANONICAL).space
+    assert ranges(space)
+    storage = optuna.storages.RDBStorage(args.url, engine_kwargs={"pool_pre_ping": True})
+    study = optuna.load_study(
+        study_name=args.study,
+        storage=storage,
+        sampler=sampler(args.sampler, args.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+    )
+    asks, reports, cycles = [], 0, 0
+    rng = random.Random(args.seed)
+    started = time.perf_counter()
+    while time.perf_counter() - started < args.seconds:
+        began = time.perf_counter()
+        trial = study.ask()
+        suggest_params(trial, space)
+        asks.append(time.perf_counter() - began)
+        value = 0.0
+        for step in range(1, EPOCHS + 1):
+            value = 0.5 + 0.4 * rng.random() * step / EPOCHS
+            trial.report(value, step)
+            reports += 1
+            if trial.should_prune():
+                break
+        study.tell(trial, value)
+        cycles += 1
+    stats = {
+        "cycles": cycles,
+        "reports": reports,
+        "seconds": time.perf_counter() - started,
+        "latencies": {"ask": asks},
+    }
+    args.stats.write_text(json.dumps(stats))
+
+
+if __name__ == "__main__":
+    main()

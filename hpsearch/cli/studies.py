@@ -1,0 +1,177 @@
+"""Study commands: `submit`, `studies`, `status`, `pause`, `resume`, `stop`, `delete`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from hpsearch.cli.connection import (
+    DEFAULT_URL,
+    ControllerOption,
+    StudyArgument,
+    TokenOption,
+    open_client,
+)
+from hpsearch.cli.hypermodels import hypermodel_study
+from hpsearch.cli.output import console, fail
+from hpsearch.cli.views import (
+    format_number,
+    format_value,
+    leaderboard_table,
+    retrain_summary,
+    say,
+    show_table,
+    studies_table,
+)
+from hpsearch.objects import Study
+from hpsearch.progress import watch as watch_study
+
+__all__ = ["register"]
+
+USAGE_ERROR = 2
+LEADERBOARD_ROWS = 10
+
+
+def submit(
+    file: Annotated[
+        Path | None, typer.Argument(help="A study spec, YAML or JSON.", show_default=False)
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Show progress until the study ends.")
+    ] = False,
+    hypermodel: Annotated[
+        str | None,
+        typer.Option(help="Instead of FILE: a KerasTuner build_model(hp), as module:function."),
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="With --hypermodel: the data.")] = None,
+    objective: Annotated[str, typer.Option(help="With --hypermodel.")] = "val_accuracy",
+    max_trials: Annotated[int | None, typer.Option(help="With --hypermodel.")] = None,
+    max_parallel: Annotated[int | None, typer.Option(help="With --hypermodel.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="With --hypermodel.")] = None,
+    name: Annotated[str | None, typer.Option(help="With --hypermodel.")] = None,
+    controller: ControllerOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Create a study from a spec file (or a KerasTuner hypermodel); prints its id and name."""
+    if (file is None) == (hypermodel is None):
+        fail("give a spec FILE or --hypermodel module:function (exactly one)", USAGE_ERROR)
+    source: Path | dict[str, Any]
+    if hypermodel is not None:
+        source = hypermodel_study(hypermodel, dataset=dataset, objective=objective,
+                                  max_trials=max_trials, max_parallel=max_parallel,
+                                  epochs=epochs, name=name)  # fmt: skip
+    elif file is not None:
+        source = file
+        try:
+            with file.open("rb"):
+                pass
+        except OSError as exc:
+            fail(f"cannot read {file}: {exc.strerror or exc}", USAGE_ERROR)
+    with open_client(controller, token) as client:
+        study = client.create_study(source)
+        say(f"study {study.study_id} {study.name} created")
+        if not watch:
+            return
+        watch_study(client, study.study_id, console=console)
+        show_table(leaderboard_table(client.leaderboard(study.study_id, LEADERBOARD_ROWS)))
+
+
+def list_studies(controller: ControllerOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """A table of the studies you may see."""
+    with open_client(controller, token) as client:
+        show_table(studies_table(client.list_studies()))
+
+
+def status(
+    study: StudyArgument, controller: ControllerOption = DEFAULT_URL, token: TokenOption = None
+) -> None:
+    """One study: state, trial counts, best trial, retrain and its test metrics."""
+    with open_client(controller, token) as client:
+        console.print(study_view(client.get_study(study)))
+
+
+def study_view(study: Study) -> Table:
+    """State, counts, best trial and its params, retrain and model, one row each."""
+    counts = ", ".join(f"{state} {n}" for state, n in study.counts.items())
+    rows = [
+        ("study", f"{study.study_id} {study.name} (owner {study.owner})"),
+        ("state", study.state),
+        ("trials", f"{study.finished}/{study.max_trials} finished: {counts}"),
+        *_best_rows(study),
+        ("retrain", retrain_summary(study.retrain)),
+    ]
+    if study.retrain is not None and study.retrain.model is not None:
+        model = study.retrain.model
+        rows.append(("model", f"{model.filename}, {model.size:,} bytes, sha256 {model.sha256}"))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for name, value in rows:
+        grid.add_row(name, Text(value))
+    return grid
+
+
+def _best_rows(study: Study) -> list[tuple[str, str]]:
+    best = study.best
+    if best is None:
+        return [("best", "none yet")]
+    objective = study.spec.get("objective")
+    metric = objective.get("metric", "value") if isinstance(objective, dict) else "value"
+    params = "  ".join(f"{k}={format_number(v)}" for k, v in best.params.items())
+    value = f"trial {best.number}: {metric} {format_value(best.value)} ({study.direction})"
+    return [("best", value), ("params", params)]
+
+
+def pause(
+    study: StudyArgument, controller: ControllerOption = DEFAULT_URL, token: TokenOption = None
+) -> None:
+    """Stop handing out new trials of a study; running ones finish."""
+    with open_client(controller, token) as client:
+        _said(client.pause(study))
+
+
+def resume(
+    study: StudyArgument, controller: ControllerOption = DEFAULT_URL, token: TokenOption = None
+) -> None:
+    """Hand out trials of a paused study again."""
+    with open_client(controller, token) as client:
+        _said(client.resume(study))
+
+
+def stop(
+    study: StudyArgument, controller: ControllerOption = DEFAULT_URL, token: TokenOption = None
+) -> None:
+    """End a study for good; its running trials are told to stop."""
+    with open_client(controller, token) as client:
+        _said(client.stop(study))
+
+
+def _said(study: Study) -> None:
+    say(f"study {study.study_id} {study.name} is {study.state}")
+
+
+def delete(
+    study: StudyArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
+    controller: ControllerOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Delete a study with its trials and model files."""
+    with open_client(controller, token) as client:
+        found = client.get_study(study)
+        question = f"delete study {found.study_id} {found.name} and its {found.finished} trials?"
+        if not yes and not typer.confirm(question, default=False):
+            fail("not deleted", USAGE_ERROR)
+        client.delete_study(found.study_id)
+        say(f"study {found.study_id} {found.name} deleted")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(submit)
+    app.command("studies")(list_studies)
+    for command in (status, pause, resume, stop, delete):
+        app.command()(command)

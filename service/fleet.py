@@ -1,0 +1,93 @@
+"""The fleet: each worker's last contact, device and current work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.schemas.work import ClaimRequest
+from service.tables import LeaseRow, TrialRow, WorkerRow
+
+__all__ = ["list_workers", "record_contact"]
+
+
+def _upsert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def record_contact(
+    session: Session, request: ClaimRequest, token_id: int | None, now: float
+) -> None:
+    values = {
+        "worker_id": request.worker_id,
+        "hostname": request.hostname,
+        "device": request.device,
+        "capabilities": request.capabilities,
+        "token_id": token_id,
+        "first_seen": now,
+        "last_seen": now,
+    }
+    insert = _upsert(session)(WorkerRow).values(**values)
+    changed = {k: insert.excluded[k] for k in ("hostname", "device", "capabilities", "last_seen")}
+    changed["token_id"] = insert.excluded["token_id"]
+    session.execute(insert.on_conflict_do_update(index_elements=["worker_id"], set_=changed))
+
+
+def list_workers(session: Session, now: float) -> list[dict[str, Any]]:
+    """Workers by last contact (the later of their last claim and their lease's renewal)."""
+    leases = (
+        select(
+            LeaseRow.worker_id,
+            func.max(LeaseRow.renewed_at).label("renewed"),
+        )
+        .group_by(LeaseRow.worker_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(WorkerRow, leases.c.renewed).outerjoin(
+            leases, leases.c.worker_id == WorkerRow.worker_id
+        )
+    ).all()
+    current = _current_work(session, now)
+    workers = []
+    for worker, renewed in rows:
+        last = max(worker.last_seen, renewed or 0.0)
+        work = current.get(worker.worker_id)
+        workers.append(
+            {
+                "worker_id": worker.worker_id,
+                "hostname": worker.hostname,
+                "device": worker.device,
+                "capabilities": worker.capabilities,
+                "first_seen": worker.first_seen,
+                "last_contact": last,
+                "seconds_since_contact": max(0.0, now - last),
+                "current": work,
+            }
+        )
+    workers.sort(key=lambda w: w["last_contact"], reverse=True)
+    return workers
+
+
+def _current_work(session: Session, now: float) -> dict[str, dict[str, Any]]:
+    statement = (
+        select(LeaseRow, TrialRow.trial_number)
+        .outerjoin(TrialRow, TrialRow.trial_id == LeaseRow.trial_id)
+        .where(LeaseRow.state == "active", LeaseRow.expires_at > now)
+    )
+    current: dict[str, dict[str, Any]] = {}
+    for lease, number in session.execute(statement):
+        current[lease.worker_id] = {
+            "work_id": lease.lease_id,
+            "kind": lease.kind,
+            "study_id": lease.study_id,
+            "trial_id": lease.trial_id,
+            "trial_number": number,
+            "job_id": lease.job_id,
+            "expires_in": lease.expires_at - now,
+        }
+    return current

@@ -1,0 +1,127 @@
+"""Leases: a worker's hold on one piece of work, timed by the database clock.
+
+A lease is `active` until its holder completes the work (`done`), the reaper finds it past
+`expires_at` (`expired`), or the worker hands it back (`released`). Only the holder of an
+active, unexpired lease may write to its work; anything else is a 409 that changes nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.context import Context
+from service.db import db_now
+from service.errors import Conflict, NotFound
+from service.locking import for_update
+from service.tables import LeaseRow
+
+__all__ = [
+    "check_token",
+    "db_time",
+    "held_lease",
+    "live_trial_leases",
+    "lock_lease",
+    "open_lease",
+    "renew",
+    "worker_lease",
+]
+
+
+def db_time(session: Session) -> float:
+    """The database's clock, in epoch seconds."""
+    return float(session.scalar(select(db_now())) or 0.0)
+
+
+def worker_lease(session: Session, worker_id: str, now: float) -> LeaseRow | None:
+    """The worker's live lease, if it holds one (a claim then answers with the same work)."""
+    statement = (
+        select(LeaseRow)
+        .where(LeaseRow.worker_id == worker_id, LeaseRow.state == "active")
+        .where(LeaseRow.expires_at > now)
+        .order_by(LeaseRow.lease_id.desc())
+        .limit(1)
+    )
+    return session.scalars(statement).first()
+
+
+def live_trial_leases(session: Session, study_ids: list[int], now: float) -> dict[int, int]:
+    """Live trial leases per study (expired ones no longer hold a parallel slot)."""
+    if not study_ids:
+        return {}
+    statement = (
+        select(LeaseRow.study_id, func.count())
+        .where(LeaseRow.study_id.in_(study_ids), LeaseRow.state == "active")
+        .where(LeaseRow.kind == "trial", LeaseRow.expires_at > now)
+        .group_by(LeaseRow.study_id)
+    )
+    return {study_id: count for study_id, count in session.execute(statement)}
+
+
+def open_lease(
+    session: Session,
+    *,
+    kind: str,
+    study_id: int,
+    worker_id: str,
+    now: float,
+    seconds: float,
+    trial_id: int | None = None,
+    job_id: int | None = None,
+    token_id: int | None = None,
+) -> LeaseRow:
+    lease = LeaseRow(
+        kind=kind,
+        token_id=token_id,
+        study_id=study_id,
+        trial_id=trial_id,
+        job_id=job_id,
+        worker_id=worker_id,
+        state="active",
+        expires_at=now + seconds,
+        created_at=now,
+        renewed_at=now,
+    )
+    session.add(lease)
+    session.flush()
+    return lease
+
+
+def lock_lease(ctx: Context, session: Session, work_id: int) -> LeaseRow:
+    statement = for_update(ctx, select(LeaseRow).where(LeaseRow.lease_id == work_id))
+    row = session.scalars(statement).first()
+    if row is None:
+        raise NotFound(f"there is no work {work_id}")
+    return row
+
+
+def held_lease(
+    ctx: Context,
+    session: Session,
+    work_id: int,
+    worker_id: str,
+    now: float,
+    token_id: int | None = None,
+) -> LeaseRow:
+    """The lease, locked, if `worker_id` holds it and it is live (else 409); work claimed
+    with another token is a 404, as if it did not exist."""
+    lease = lock_lease(ctx, session, work_id)
+    check_token(lease, token_id)
+    if lease.worker_id != worker_id:
+        raise Conflict(f"work {work_id} is held by another worker, not {worker_id!r}")
+    if lease.state != "active":
+        raise Conflict(f"work {work_id} is {lease.state}; {worker_id!r} no longer holds it")
+    if lease.expires_at <= now:
+        raise Conflict(f"the lease on work {work_id} expired; its work is being re-queued")
+    return lease
+
+
+def check_token(lease: LeaseRow, token_id: int | None) -> None:
+    """Only the token that claimed a lease may use it (the bootstrap admin has no id)."""
+    if lease.token_id is not None and token_id is not None and lease.token_id != token_id:
+        raise NotFound(f"there is no work {lease.lease_id}")
+
+
+def renew(lease: LeaseRow, now: float, seconds: float) -> None:
+    lease.expires_at = now + seconds
+    lease.renewed_at = now

@@ -1,0 +1,28 @@
+"""Row locks: `SELECT ... FOR UPDATE` on PostgreSQL; on SQLite `Context.serialized()` already
+keeps writers apart, so the statements run without a lock clause."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from service.context import Context
+from service.tables import StudyRow
+
+__all__ = ["for_update", "lock_study"]
+
+T = TypeVar("T")
+
+
+def for_update(ctx: Context, statement: Select[T], skip_locked: bool = False) -> Select[T]:
+    if ctx.is_postgres:
+        return statement.with_for_update(skip_locked=skip_locked)
+    return statement
+
+
+def lock_study(ctx: Context, session: Session, study_id: int) -> StudyRow:
+    """The study row, locked and freshly read (another transaction may have changed it)."""
+    statement = for_update(ctx, select(StudyRow).where(StudyRow.study_id == study_id))
+    return session.scalars(statement.execution_options(populate_existing=True)).one()

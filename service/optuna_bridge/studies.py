@@ -1,0 +1,171 @@
+"""Optuna studies in Optuna's own RDB storage, one cached `optuna.Study` per study.
+
+The cache keeps each study's sampler state and Optuna's trial cache between requests, so a
+claim or report does not rebuild the study. Several controllers may share one database:
+Optuna's cached storage re-reads the trials that changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState, create_trial
+from sqlalchemy import Engine, text
+
+from search_spaces import StudySpec
+from service.db import engine_options
+from service.optuna_bridge.distributions import suggest_params
+from service.optuna_bridge.strategies import make_pruner, make_sampler
+from service.settings import Settings
+
+__all__ = ["AskedTrial", "OptunaStudies"]
+
+log = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+_STORAGE_LOCK_KEY = 0x6870_7366
+
+
+@dataclass(frozen=True)
+class AskedTrial:
+    trial_id: int
+    number: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Handle:
+    spec: StudySpec
+    study: optuna.Study
+
+
+class OptunaStudies:
+    """Create, load (cached), ask, report, tell and re-queue, by Optuna study name."""
+
+    def __init__(self, storage: RDBStorage) -> None:
+        self.storage = storage
+        self._handles: dict[str, _Handle] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, settings: Settings, engine: Engine) -> OptunaStudies:
+        """Open Optuna's storage; on PostgreSQL one controller at a time creates its tables."""
+        options = engine_options(settings)
+        if engine.dialect.name != "postgresql":
+            return cls(RDBStorage(settings.database_url, engine_kwargs=options))
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _STORAGE_LOCK_KEY})
+            try:
+                return cls(RDBStorage(settings.database_url, engine_kwargs=options))
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _STORAGE_LOCK_KEY})
+                connection.commit()
+
+    def create(self, name: str, spec: StudySpec) -> int:
+        directions: list[Any] = list(spec.directions)
+        study = optuna.create_study(
+            storage=self.storage,
+            study_name=name,
+            directions=directions,
+            sampler=make_sampler(spec),
+            pruner=make_pruner(spec),
+        )
+        with self._lock:
+            self._handles[name] = _Handle(spec, study)
+        return study._study_id
+
+    def delete(self, name: str) -> None:
+        self.forget(name)
+        try:
+            optuna.delete_study(study_name=name, storage=self.storage)
+        except KeyError:
+            log.warning("optuna study %s was already gone", name)
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._handles.pop(name, None)
+
+    def _handle(self, name: str, spec_data: dict[str, Any]) -> _Handle:
+        with self._lock:
+            handle = self._handles.get(name)
+        if handle is None:
+            spec = StudySpec.model_validate(spec_data)
+            study = optuna.load_study(
+                study_name=name,
+                storage=self.storage,
+                sampler=make_sampler(spec),
+                pruner=make_pruner(spec),
+            )
+            handle = _Handle(spec, study)
+            with self._lock:
+                handle = self._handles.setdefault(name, handle)
+        return handle
+
+    def spec(self, name: str, spec_data: dict[str, Any]) -> StudySpec:
+        return self._handle(name, spec_data).spec
+
+    def study(self, name: str, spec_data: dict[str, Any]) -> optuna.Study:
+        """The cached `optuna.Study`, for reading (the dashboard's plots)."""
+        return self._handle(name, spec_data).study
+
+    def ask(self, name: str, spec_data: dict[str, Any]) -> AskedTrial:
+        handle = self._handle(name, spec_data)
+        trial = handle.study.ask()
+        params = suggest_params(trial, handle.spec.space)
+        return AskedTrial(trial._trial_id, trial.number, params)
+
+    def report(
+        self, name: str, spec_data: dict[str, Any], trial_id: int, step: int, value: float
+    ) -> bool:
+        """Record an intermediate value; True when the study's pruner says to stop."""
+        handle = self._handle(name, spec_data)
+        self.storage.set_trial_intermediate_value(trial_id, step, value)
+        frozen = self.storage.get_trial(trial_id)
+        return bool(handle.study.pruner.prune(handle.study, frozen))
+
+    def tell(
+        self,
+        name: str,
+        spec_data: dict[str, Any],
+        trial_number: int,
+        state: TrialState,
+        values: Sequence[float] | None = None,
+    ) -> None:
+        handle = self._handle(name, spec_data)
+        try:
+            handle.study.tell(
+                trial_number,
+                values=list(values) if values is not None else None,
+                state=state,
+                skip_if_finished=True,
+            )
+        except RuntimeError as exc:
+            # The grid sampler calls study.stop() once its grid is covered, which Optuna only
+            # allows inside optimize(); the trial's state is stored before that, and the
+            # study's budget (capped at the grid's size) ends the search instead.
+            if "Study.stop" not in str(exc):
+                raise
+
+    def unfinished(self, optuna_study_id: int) -> list[int]:
+        """Ids of the study's Optuna trials that are running or waiting."""
+        states = (TrialState.RUNNING, TrialState.WAITING)
+        trials = self.storage.get_all_trials(optuna_study_id, deepcopy=False, states=states)
+        return [t._trial_id for t in trials]
+
+    def fail(self, trial_id: int) -> None:
+        """Mark an Optuna trial failed (one we have no record of)."""
+        try:
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            log.debug("trial %s had already finished", trial_id)
+
+    def requeue(self, optuna_study_id: int, params: dict[str, Any]) -> tuple[int, int]:
+        """A waiting trial with fixed params; the next ask() pops it. Returns (id, number)."""
+        waiting = create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": params})
+        trial_id = self.storage.create_new_trial(optuna_study_id, template_trial=waiting)
+        return trial_id, self.storage.get_trial_number_from_id(trial_id)

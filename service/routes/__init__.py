@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource. A route parses, calls one use case, answers."""

@@ -1,0 +1,1 @@
+"""HTTP request and response bodies (pydantic): XCreate / XUpdate / XPublic per resource."""

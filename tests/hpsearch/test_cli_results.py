@@ -1,0 +1,160 @@
+"""Tests for hpsearch/cli/results.py: leaderboard, trials, retrain, download, run with typer's
+CliRunner against the in-process controller."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hpsearch import Client
+from hpsearch.cli import app, connection
+from hpsearch.objects import Study
+from tests.support.simulated_workers import SimulatedWorker
+from tests.support.specs import spec
+
+runner = CliRunner()
+MODEL_BYTES = b"not really a keras file, but bytes to carry" * 100
+
+
+@pytest.fixture
+def cli(client: Client, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The CLI, talking to the in-process app through `client`."""
+    monkeypatch.setattr(connection, "connect", lambda controller, token: client)
+    return runner
+
+
+def finished_study(client: Client, **overrides: object) -> Study:
+    """A 4-trial study that a simulated worker has run to its end."""
+    fields: dict[str, object] = {
+        "max_trials": 4,
+        "max_parallel": 1,
+        "pruner": "none",
+        "sampler": "random",
+        "training": {"epochs": 3, "batch_size": 64},
+    }
+    study = client.create_study(spec(**{**fields, **overrides}))
+    SimulatedWorker(client, "sim-1").run_until_idle()
+    return client.get_study(study.study_id)
+
+
+def retrained_study(client: Client, tmp_path: Path) -> Study:
+    """A finished study whose queued retrain a fake worker has completed with a model."""
+    study = finished_study(client)
+    job = client.claim("sim-retrain", kinds=("retrain",))
+    assert job is not None and job.kind == "retrain"
+    model = tmp_path / "upload" / "model.keras"
+    model.parent.mkdir()
+    model.write_bytes(MODEL_BYTES)
+    client.upload_artifact(job.work_id, "sim-retrain", model)
+    client.complete(job.work_id, "sim-retrain", "completed", metrics={"test_accuracy": 0.9})
+    return client.get_study(study.study_id)
+
+
+def test_leaderboard_table_ranks_the_trials_with_their_params(
+    cli: CliRunner, client: Client
+) -> None:
+    finished_study(client)
+    result = cli.invoke(app, ["leaderboard", "digits-cnn", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ ")]
+    ranks = [line.split("│")[1].strip() for line in rows if line.split("│")[1].strip()]
+    assert ranks == ["1", "2", "3"]
+    assert "rank" in result.stdout
+    assert "sim-1" in result.stdout
+
+
+def test_leaderboard_json_is_the_apis_list_best_first(cli: CliRunner, client: Client) -> None:
+    study = finished_study(client)
+    result = cli.invoke(app, ["leaderboard", str(study.study_id), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 4
+    values = [row["value"] for row in rows]
+    assert values == sorted(values, reverse=True)
+    assert {"trial_id", "number", "params", "value", "worker_id"} <= set(rows[0])
+    assert rows[0]["trial_id"] == study.best.trial_id if study.best else False
+
+
+def test_trials_filters_by_state_and_prints_json(cli: CliRunner, client: Client) -> None:
+    finished_study(client)
+    result = cli.invoke(app, ["trials", "digits-cnn", "--state", "completed", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["number"] for row in rows] == [0, 1, 2, 3]
+    assert {row["state"] for row in rows} == {"completed"}
+    table = cli.invoke(app, ["trials", "digits-cnn"])
+    assert table.exit_code == 0, table.output
+    assert table.stdout.count("completed") == 4
+
+
+def test_retrain_queues_a_job_with_the_asked_epochs(cli: CliRunner, client: Client) -> None:
+    study = finished_study(client, retrain=None)
+    assert study.retrain is None
+    result = cli.invoke(app, ["retrain", "digits-cnn", "--epochs", "5", "--seeds", "2"])
+    assert result.exit_code == 0, result.output
+    assert "retrain queued" in result.stdout
+    queued = client.get_study(study.study_id).retrain
+    assert queued is not None
+    assert (queued.state, queued.epochs, queued.seeds) == ("queued", 5, 2)
+    assert study.best is not None and queued.trial_id == study.best.trial_id
+
+
+def test_retrain_of_a_chosen_trial_number(cli: CliRunner, client: Client) -> None:
+    study = finished_study(client, retrain=None)
+    chosen = next(t for t in client.trials(study.study_id) if t.number == 2)
+    result = cli.invoke(app, ["retrain", "digits-cnn", "--trial", "2"])
+    assert result.exit_code == 0, result.output
+    queued = client.get_study(study.study_id).retrain
+    assert queued is not None and queued.trial_id == chosen.trial_id
+
+
+def test_retrain_while_one_is_queued_is_a_conflict_line(cli: CliRunner, client: Client) -> None:
+    finished_study(client)  # its spec queues a retrain when it ends
+    result = cli.invoke(app, ["retrain", "digits-cnn"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: 409: retrain job")
+
+
+def test_download_writes_the_model_and_prints_its_sha256(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    retrained_study(client, tmp_path)
+    target = tmp_path / "best.keras"
+    result = cli.invoke(app, ["download", "digits-cnn", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes() == MODEL_BYTES
+    assert hashlib.sha256(MODEL_BYTES).hexdigest() in result.stdout
+    assert f"{len(MODEL_BYTES):,} bytes" in result.stdout
+
+
+def test_download_names_the_file_after_the_study_by_default(
+    cli: CliRunner, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retrained_study(client, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = cli.invoke(app, ["download", "digits-cnn"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "digits-cnn.keras").read_bytes() == MODEL_BYTES
+
+
+def test_status_shows_the_retrains_test_accuracy(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    retrained_study(client, tmp_path)
+    result = cli.invoke(app, ["status", "digits-cnn"])
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.stdout
+    assert "test accuracy 0.9000" in result.stdout
+
+
+def test_download_before_any_retrain_is_one_line(cli: CliRunner, client: Client) -> None:
+    finished_study(client, retrain=None)
+    result = cli.invoke(app, ["download", "digits-cnn", "-o", "unused.keras"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: 404")

@@ -1,0 +1,218 @@
+"""Tests for hpsearch/cli/studies.py: submit, studies, status, pause/resume/stop, delete,
+run with typer's CliRunner against the in-process controller."""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hpsearch import Client
+from hpsearch.cli import app, connection
+from tests.support.live_server import free_port
+from tests.support.simulated_workers import SimulatedWorker
+from tests.support.specs import spec
+
+runner = CliRunner()
+
+
+def small_spec(tmp_path: Path, **overrides: object) -> Path:
+    fields: dict[str, object] = {
+        "max_trials": 3,
+        "max_parallel": 1,
+        "pruner": "none",
+        "training": {"epochs": 2, "batch_size": 64},
+    }
+    fields.update(overrides)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec(**fields)))
+    return path
+
+
+@pytest.fixture
+def cli(client: Client, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The CLI, talking to the in-process app through `client`."""
+    monkeypatch.setattr(connection, "connect", lambda controller, token: client)
+    return runner
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_submit_prints_the_new_studys_id_and_name(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    result = cli.invoke(app, ["submit", str(small_spec(tmp_path))])
+    assert result.exit_code == 0, result.output
+    [study] = client.list_studies()
+    assert f"study {study.study_id} digits-cnn created" in result.stdout
+
+
+def test_submit_accepts_a_json_spec(cli: CliRunner, client: Client, tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec(name="from-json")))
+    result = cli.invoke(app, ["submit", str(path)])
+    assert result.exit_code == 0, result.output
+    assert [s.name for s in client.list_studies()] == ["from-json"]
+
+
+def test_submit_a_bad_spec_prints_one_line_naming_the_field(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.yaml"
+    bad = spec()
+    bad["space"]["filters"] = {"type": "int", "low": 128, "high": 16}
+    path.write_text(yaml.safe_dump(bad))
+    result = cli.invoke(app, ["submit", str(path)])
+    assert result.exit_code != 0
+    line = one_error_line(result.stderr)
+    assert line == "error: 422: space.filters: low (128) must be below high (16)"
+    assert "Traceback" not in result.output
+    assert client.list_studies() == []
+
+
+def test_submit_a_missing_file_is_one_line(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["submit", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "cannot read" in one_error_line(result.stderr)
+
+
+def test_submit_watch_shows_progress_then_the_leaderboard(
+    cli: CliRunner, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hpsearch.progress
+
+    worker = SimulatedWorker(client, "sim-1")
+    # Each poll of the progress view runs one trial instead of sleeping.
+    fake_time = types.SimpleNamespace(
+        monotonic=hpsearch.progress.time.monotonic, sleep=lambda seconds: worker.run_one()
+    )
+    monkeypatch.setattr(hpsearch.progress, "time", fake_time)
+    result = cli.invoke(app, ["submit", str(small_spec(tmp_path)), "--watch"])
+    assert result.exit_code == 0, result.output
+    assert "done 3" in result.stdout
+    assert "leaderboard" in result.stdout
+    assert client.get_study("digits-cnn").state == "completed"
+
+
+def test_studies_lists_each_study_with_its_progress(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    client.create_study(small_spec(tmp_path))
+    client.create_study(spec(name="second", max_trials=7))
+    SimulatedWorker(client, "sim-1").run_one()
+    result = cli.invoke(app, ["studies"])
+    assert result.exit_code == 0, result.output
+    cells = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("│")
+    ]
+    rows = {row[1]: row for row in cells}
+    # id, name, state, progress, best, workers; the oldest study is served first.
+    assert rows["digits-cnn"][2:4] == ["running", "1/3"]
+    assert rows["digits-cnn"][4] not in ("", "-")
+    assert rows["second"][2:5] == ["running", "0/7", "-"]
+
+
+def test_status_by_name_shows_state_counts_and_the_best_trial(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    client.create_study(small_spec(tmp_path, retrain=None))
+    SimulatedWorker(client, "sim-1").run_until_idle()
+    result = cli.invoke(app, ["status", "digits-cnn"])
+    assert result.exit_code == 0, result.output
+    best = client.get_study("digits-cnn").best
+    assert best is not None
+    assert "completed" in result.stdout
+    assert "3/3 finished" in result.stdout
+    assert f"trial {best.number}: val_accuracy {best.value:.4f}" in result.stdout
+    assert "learning_rate=" in result.stdout
+    assert "retrain" in result.stdout
+
+
+def test_status_of_an_unknown_study_is_one_line(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["status", "no-such-study"])
+    assert result.exit_code == 1
+    assert one_error_line(result.stderr) == "error: 404: there is no study named 'no-such-study'"
+
+
+def test_pause_resume_and_stop_change_the_state(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    study = client.create_study(small_spec(tmp_path))
+    for command, state in (("pause", "paused"), ("resume", "running"), ("stop", "stopped")):
+        result = cli.invoke(app, [command, str(study.study_id)])
+        assert result.exit_code == 0, result.output
+        assert f"is {state}" in result.stdout
+        assert client.get_study(study.study_id).state == state
+
+
+def test_pausing_a_stopped_study_is_a_conflict_line(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    study = client.create_study(small_spec(tmp_path))
+    client.stop(study.study_id)
+    result = cli.invoke(app, ["pause", "digits-cnn"])
+    assert result.exit_code == 1
+    assert one_error_line(result.stderr).startswith("error: 409: only a running study")
+
+
+def test_delete_asks_first_and_yes_skips_the_question(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    client.create_study(small_spec(tmp_path))
+    refused = cli.invoke(app, ["delete", "digits-cnn"], input="n\n")
+    assert refused.exit_code != 0
+    assert len(client.list_studies()) == 1
+    result = cli.invoke(app, ["delete", "digits-cnn", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert client.list_studies() == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["studies"], ["submit", "SPEC"], ["status", "digits-cnn"], ["leaderboard", "1", "--json"]],
+)
+def test_an_unreachable_controller_is_one_clear_line(tmp_path: Path, args: list[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    args = [str(small_spec(tmp_path)) if arg == "SPEC" else arg for arg in args]
+    result = runner.invoke(app, args, env={"HPSEARCH_URL": url})
+    assert result.exit_code == 1
+    line = one_error_line(result.stderr)
+    assert line.startswith(f"error: cannot reach {url}")
+    assert "Traceback" not in result.output
+
+
+def test_connect_carries_the_controller_and_the_token() -> None:
+    client = connection.connect("http://example.test:9000/", "hps_secret")
+    try:
+        assert client.url == "http://example.test:9000"
+        assert client.token == "hps_secret"
+    finally:
+        client.close()
+
+
+def test_controller_and_token_options_and_envvars_reach_the_client(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def connect(controller: str, token: str | None) -> Client:
+        seen.append((controller, token))
+        return client
+
+    monkeypatch.setattr(connection, "connect", connect)
+    flags = ["studies", "--controller", "http://elsewhere:1", "--token", "hps_flag"]
+    assert runner.invoke(app, flags).exit_code == 0
+    env = {"HPSEARCH_URL": "http://from-env:2", "HPSEARCH_TOKEN": "hps_env"}
+    assert runner.invoke(app, ["pause", "1"], env=env).exit_code == 1  # no study 1
+    assert seen == [("http://elsewhere:1", "hps_flag"), ("http://from-env:2", "hps_env")]

@@ -1,0 +1,69 @@
+"""Workers that train nothing: they claim through the real HTTP client, report made-up
+epochs, and complete, so controller tests and benchmarks can drive studies quickly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpsearch import Client
+from hpsearch.objects import Assignment
+
+Curve = Callable[[Assignment, int], float]
+
+
+def steady_curve(assignment: Assignment, epoch: int) -> float:
+    """A value that rises with the epoch and depends on the params (so trials differ)."""
+    lr = float(assignment.params.get("learning_rate", 1e-3))
+    return min(0.99, 0.5 + 0.04 * epoch + 0.01 * (lr * 1000 % 5))
+
+
+@dataclass
+class SimulatedWorker:
+    client: Client
+    worker_id: str
+    curve: Curve = steady_curve
+    metric: str = "val_accuracy"
+    kinds: tuple[str, ...] = ("trial",)
+    finished: list[dict[str, Any]] = field(default_factory=list)
+    pruned: list[int] = field(default_factory=list)
+
+    def run_one(self, epochs: int | None = None) -> Assignment | None:
+        """Claim and run one piece of work to its end; None when there was none."""
+        assignment = self.client.claim(self.worker_id, kinds=self.kinds)
+        if assignment is None:
+            return None
+        total = epochs or int(assignment.training["epochs"])
+        best = None
+        for epoch in range(1, total + 1):
+            value = self.curve(assignment, epoch)
+            best = value if best is None else max(best, value)
+            answer = self.client.report(
+                assignment.work_id, self.worker_id, epoch, {self.metric: value, "loss": 1 - value}
+            )
+            if answer.prune:
+                self.pruned.append(assignment.trial_id)
+                result = self.client.complete(
+                    assignment.work_id, self.worker_id, "pruned", metrics={self.metric: value},
+                    epochs=epoch,
+                )  # fmt: skip
+                self.finished.append(result)
+                return assignment
+        result = self.client.complete(
+            assignment.work_id,
+            self.worker_id,
+            "completed",
+            metrics={self.metric: best, "loss": 1 - (best or 0)},
+            epochs=total,
+            best_epoch=total,
+            duration_s=0.01 * total,
+        )
+        self.finished.append(result)
+        return assignment
+
+    def run_until_idle(self, limit: int = 10_000) -> int:
+        done = 0
+        while done < limit and self.run_one() is not None:
+            done += 1
+        return done

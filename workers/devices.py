@@ -1,0 +1,85 @@
+"""The device a worker slot trains on: what it is, and how it is set up.
+
+The supervisor pins each slot to a GPU with `CUDA_VISIBLE_DEVICES` before the slot starts;
+here, inside the slot, memory growth or a per-slot memory limit lets several small trials
+share one GPU, and CPU slots split the cores between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+
+import keras
+
+__all__ = ["configure_device", "describe_device", "gpu_environment"]
+
+log = logging.getLogger(__name__)
+
+
+def gpu_environment(
+    gpu: str | None, slots_per_gpu: int, memory_limit_mb: int | None
+) -> dict[str, str]:
+    """Environment for a slot process: which GPU it sees and how its memory is shared."""
+    env = {"CUDA_VISIBLE_DEVICES": gpu if gpu is not None else ""}
+    if gpu is None:
+        return env
+    env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    if slots_per_gpu > 1:
+        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / slots_per_gpu:.3f}"
+    if memory_limit_mb:
+        env["HPSEARCH_GPU_MEMORY_MB"] = str(memory_limit_mb)
+    return env
+
+
+def configure_device(cpu_threads: int | None = None) -> None:
+    """Apply the slot's limits to the backend (TensorFlow: memory growth or a logical memory
+    cap per GPU, thread pools; JAX and PyTorch read their environment)."""
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf  # noqa: PLC0415 - only on the TensorFlow backend
+
+    limit = os.environ.get("HPSEARCH_GPU_MEMORY_MB")
+    for gpu in tf.config.list_physical_devices("GPU"):
+        if limit:
+            config = [tf.config.LogicalDeviceConfiguration(memory_limit=int(limit))]
+            tf.config.set_logical_device_configuration(gpu, config)
+        else:
+            tf.config.experimental.set_memory_growth(gpu, True)
+    if cpu_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(cpu_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, cpu_threads)))
+
+
+def describe_device() -> str:
+    """E.g. `GPU:0 (tensorflow)` or `CPU x86_64 (jax)`."""
+    backend = keras.backend.backend()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        gpus = _gpu_names(backend)
+    except Exception:
+        log.debug("could not list GPUs", exc_info=True)
+        gpus = []
+    if gpus:
+        return f"{gpus[0]} (CUDA_VISIBLE_DEVICES={visible}, {backend})"
+    return f"CPU {platform.machine()} ({backend})"
+
+
+def _gpu_names(backend: str) -> list[str]:
+    if backend == "tensorflow":
+        import tensorflow as tf  # noqa: PLC0415 - backend-specific
+
+        return [
+            d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices("GPU")
+        ]
+    if backend == "jax":
+        import jax  # noqa: PLC0415 - backend-specific
+
+        return [str(d) for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
+        import torch  # noqa: PLC0415 - backend-specific
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []

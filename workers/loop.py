@@ -1,0 +1,150 @@
+"""The pull loop of one worker slot: claim, train, report, complete; again.
+
+It never spins: when there is no work, or the controller is out of reach, it waits with
+exponential backoff and jitter. A shutdown (SIGTERM) stops the running trial at its next
+batch and hands it back to the queue at once.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import keras
+
+from hpsearch import Client
+from hpsearch.errors import ApiError, ControllerUnreachable, Invalid
+from hpsearch.objects import Assignment
+from workers.datasets import Split, load_dataset
+from workers.failures import Failure, LeaseLost, classify
+from workers.reporting import Reporter
+from workers.retrain import run_retrain
+from workers.signals import Heartbeat, TrialFlags
+from workers.trainer import TrialResult, run_trial
+
+__all__ = ["Backoff", "Worker", "WorkerOptions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backoff:
+    """Waits that double from `base` to `cap`, each jittered by ±50 %."""
+
+    base: float = 0.5
+    cap: float = 15.0
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = self.base if self.current == 0 else min(self.cap, self.current * 2)
+        return self.current * random.uniform(0.5, 1.5)
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    worker_id: str
+    device: str = "CPU"
+    hostname: str | None = None
+    max_trials: int | None = None
+    idle_exit: float | None = None
+    kinds: tuple[str, ...] = ("trial", "retrain")
+
+
+class Worker:
+    def __init__(
+        self,
+        client: Client,
+        options: WorkerOptions,
+        shutdown: threading.Event | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.client = client
+        self.options = options
+        self.shutdown = shutdown or threading.Event()
+        self.backoff = backoff or Backoff()
+        self.finished = 0
+
+    def run(self) -> int:
+        """Work until shutdown, `max_trials`, or `idle_exit` seconds without work."""
+        idle_since = time.monotonic()
+        limit, idle_exit = self.options.max_trials, self.options.idle_exit
+        while not self.shutdown.is_set() and (limit is None or self.finished < limit):
+            assignment = self._claim()
+            if assignment is None:
+                if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
+                    log.info("no work for %.0f s; exiting", idle_exit)
+                    break
+                self.shutdown.wait(self.backoff.next())
+                continue
+            self.backoff.reset()
+            self.work(assignment)
+            self.finished += 1
+            idle_since = time.monotonic()
+        return self.finished
+
+    def _claim(self) -> Assignment | None:
+        try:
+            return self.client.claim(
+                self.options.worker_id,
+                hostname=self.options.hostname,
+                device=self.options.device,
+                kinds=self.options.kinds,
+            )
+        except (ControllerUnreachable, ApiError) as exc:
+            log.warning("claim failed: %s", exc)
+            return None
+
+    def work(self, assignment: Assignment) -> None:
+        """Run one assignment and complete it (or drop it if the lease is lost)."""
+        reporter = Reporter(self.client, assignment, self.options.worker_id)
+        flags = TrialFlags(self.shutdown)
+        log.info("%s %s of study %s (work %s): %s", assignment.kind, assignment.trial_number,
+                 assignment.study_id, assignment.work_id, assignment.params)  # fmt: skip
+        try:
+            with Heartbeat(reporter, assignment.heartbeat_seconds, flags):
+                result = self._run(assignment, reporter, flags)
+            self._complete(reporter, result)
+        except LeaseLost as exc:
+            log.warning("work %s dropped: %s", assignment.work_id, exc)
+        finally:
+            keras.backend.clear_session()
+            gc.collect()
+
+    def _run(self, assignment: Assignment, reporter: Reporter, flags: TrialFlags) -> TrialResult:
+        try:
+            split = Split(**assignment.split)
+            dataset = load_dataset(assignment.dataset, split)
+            run = run_retrain if assignment.kind == "retrain" else run_trial
+            return run(assignment, dataset, reporter, flags)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            failure = Failure("worker stopped", True) if self.shutdown.is_set() else classify(exc)
+            log.warning("work %s failed: %s", assignment.work_id, failure.reason)
+            return TrialResult("failed", reason=failure.reason, retryable=failure.retryable)
+
+    def _complete(self, reporter: Reporter, result: TrialResult) -> None:
+        fields = result.complete_fields(self.options.device)
+        wid, work_id = self.options.worker_id, reporter.work_id
+        try:
+            reporter.deliver(lambda: self.client.complete(work_id, wid, result.status, **fields),
+                             "complete")  # fmt: skip
+        except Invalid as exc:
+            # A completed trial whose objective came out unusable: record it as a failure.
+            log.warning("work %s refused as completed (%s); recording a failure", work_id, exc)
+            reason = f"invalid result: {exc}"[:2000]
+            reporter.deliver(
+                lambda: self.client.complete(
+                    work_id, wid, "failed", reason=reason,
+                    metrics=result.metrics, epochs=result.epochs, device=self.options.device,
+                ),
+                "complete",
+            )  # fmt: skip
+        log.info("work %s %s %s", work_id, result.status, result.metrics or result.reason)

@@ -1,0 +1,74 @@
+"""One worker slot process: `python -m workers.slot --controller URL --name NAME ...`.
+
+The supervisor starts one per GPU slot (or CPU slot) with the device already pinned in its
+environment; the token comes from `HPSEARCH_TOKEN`, never the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+
+__all__ = ["main"]
+
+log = logging.getLogger("workers.slot")
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="workers.slot")
+    parser.add_argument("--controller", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--max-trials", type=int, default=None)
+    parser.add_argument("--idle-exit", type=float, default=None)
+    parser.add_argument("--cpu-threads", type=int, default=None)
+    parser.add_argument("--kinds", default="trial,retrain")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s [{args.name}] %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    shutdown = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: finishing up and handing the running work back", signum)
+        shutdown.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    # Imported after the signal handlers are in place: TensorFlow takes seconds to load.
+    from hpsearch import Client  # noqa: PLC0415
+    from workers.devices import configure_device, describe_device  # noqa: PLC0415
+    from workers.loop import Worker, WorkerOptions  # noqa: PLC0415
+
+    configure_device(args.cpu_threads)
+    options = WorkerOptions(
+        worker_id=args.name,
+        device=describe_device(),
+        hostname=socket.gethostname(),
+        max_trials=args.max_trials,
+        idle_exit=args.idle_exit,
+        kinds=tuple(k for k in args.kinds.split(",") if k),
+    )
+    log.info("slot %s on %s, controller %s", args.name, options.device, args.controller)
+    with Client(args.controller, os.environ.get("HPSEARCH_TOKEN")) as client:
+        done = Worker(client, options, shutdown).run()
+    log.info("slot %s finished %d pieces of work", args.name, done)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The supervisor: one slot process per GPU slot (or CPU slot), restarted if it dies, and a
+graceful stop on SIGTERM/SIGINT that lets each slot hand its running work back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from types import FrameType
+
+from workers.devices import gpu_environment
+
+__all__ = ["SlotPlan", "Supervisor", "plan_slots"]
+
+log = logging.getLogger(__name__)
+RESTARTS_PER_WINDOW = 5
+RESTART_WINDOW = 300.0
+
+
+@dataclass(frozen=True)
+class SlotPlan:
+    index: int
+    name: str
+    gpu: str | None
+    env: dict[str, str]
+    cpu_threads: int | None
+
+
+def plan_slots(
+    name: str,
+    gpus: list[str] | None,
+    slots_per_device: int,
+    memory_limit_mb: int | None = None,
+    cpu_count: int | None = None,
+) -> list[SlotPlan]:
+    """Slots on each listed GPU, or CPU slots splitting the cores when `gpus` is None."""
+    plans: list[SlotPlan] = []
+    devices: list[str | None] = list(gpus) if gpus else [None]
+    for gpu in devices:
+        for k in range(slots_per_device):
+            label = f"gpu{gpu}" if gpu is not None else "cpu"
+            threads = None
+            if gpu is None:
+                threads = max(1, (cpu_count or os.cpu_count() or 1) // slots_per_device)
+            plans.append(
+                SlotPlan(
+                    index=len(plans),
+                    name=f"{name}-{label}-{k}",
+                    gpu=gpu,
+                    env=gpu_environment(gpu, slots_per_device, memory_limit_mb),
+                    cpu_threads=threads,
+                )
+            )
+    return plans
+
+
+@dataclass
+class _Slot:
+    plan: SlotPlan
+    process: subprocess.Popen[bytes] | None = None
+    done: bool = False
+    starts: deque[float] = field(default_factory=deque)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        plans: list[SlotPlan],
+        controller: str,
+        token: str | None,
+        extra_args: list[str] | None = None,
+        grace: float = 60.0,
+    ) -> None:
+        self.slots = [_Slot(plan) for plan in plans]
+        self.controller = controller
+        self.token = token
+        self.extra_args = extra_args or []
+        self.grace = grace
+        self.stopping = threading.Event()
+
+    def _start(self, slot: _Slot) -> None:
+        plan = slot.plan
+        command = [sys.executable, "-m", "workers.slot", "--controller", self.controller,
+                   "--name", plan.name, *self.extra_args]  # fmt: skip
+        if plan.cpu_threads:
+            command += ["--cpu-threads", str(plan.cpu_threads)]
+        env = {**os.environ, **plan.env}
+        if self.token:
+            env["HPSEARCH_TOKEN"] = self.token
+        slot.process = subprocess.Popen(command, env=env)
+        slot.starts.append(time.monotonic())
+        log.info("slot %s started (pid %s, GPU %s)", plan.name, slot.process.pid, plan.gpu)
+
+    def _tend(self, slot: _Slot) -> None:
+        """Notice a slot that exited: done if it exited cleanly, else start it again."""
+        if slot.done or slot.process is None or slot.process.poll() is None:
+            return
+        code = slot.process.returncode
+        if code == 0:
+            slot.done = True
+            log.info("slot %s finished", slot.plan.name)
+            return
+        now = time.monotonic()
+        while slot.starts and now - slot.starts[0] > RESTART_WINDOW:
+            slot.starts.popleft()
+        if len(slot.starts) >= RESTARTS_PER_WINDOW:
+            log.error("slot %s died %d times in %.0f s; giving up on it",
+                      slot.plan.name, len(slot.starts), RESTART_WINDOW)  # fmt: skip
+            slot.done = True
+            return
+        log.warning("slot %s died (exit %s); restarting it", slot.plan.name, code)
+        self._start(slot)
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        for slot in self.slots:
+            self._start(slot)
+        while not self.stopping.is_set() and not all(s.done for s in self.slots):
+            for slot in self.slots:
+                self._tend(slot)
+            self.stopping.wait(0.5)
+        self._stop_all()
+        return 0
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping the slots", signum)
+        self.stopping.set()
+
+    def _stop_all(self) -> None:
+        running = [s.process for s in self.slots if s.process and s.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning(
+                    "slot pid %s did not stop in %.0f s; killing it", process.pid, self.grace
+                )
+                process.kill()
