@@ -112,7 +112,7 @@ class Client:
         """An id from an id, a summary, a numeric string or a study name."""
         if isinstance(study, StudySummary):
             return study.study_id
-        if isinstance(study, int) or str(study).isdigit():
+        if isinstance(study, int) or (str(study).isascii() and str(study).isdigit()):
             return int(study)
         for summary in self.list_studies():
             if summary.name == study:

@@ -34,7 +34,7 @@ def list_all(ctx: ContextDep, principal: AdminDep) -> list[TokenPublic]:
 @router.delete("/{token}", status_code=204)
 def revoke(token: str, request: Request, ctx: ContextDep, principal: AdminDep) -> Response:
     """Revoke a token by id or name."""
-    by_id = token.isdigit() and int(token) <= MAX_ID
+    by_id = token.isascii() and token.isdigit() and int(token) <= MAX_ID
     revoke_token(ctx, int(token) if by_id else token)
     request.app.state.authenticator.forget()
     return Response(status_code=204)

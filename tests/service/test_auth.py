@@ -176,6 +176,13 @@ def test_a_token_is_shown_once_stored_hashed_and_revocable(world: World) -> None
     )
 
 
+@pytest.mark.parametrize("name", ["¹", "٣", "²³"])
+def test_revoking_a_token_named_with_non_ascii_digits_is_a_404(world: World, name: str) -> None:
+    # str.isdigit() is true for superscripts and Arabic-Indic digits that int() refuses.
+    response = world.http.delete(f"/api/v1/tokens/{name}", headers=world.as_("admin"))
+    assert response.status_code == 404 and "detail" in response.json()
+
+
 def test_auth_off_is_refused_off_loopback(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/x.db", auth="off", bind_host="0.0.0.0")
     with pytest.raises(ValueError, match="loopback"):
