@@ -46,6 +46,8 @@ class Figures:
     reports_per_s: float
     claim_p50_ms: float
     claim_p99_ms: float
+    report_p50_ms: float
+    report_p99_ms: float
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,9 +61,15 @@ def figures(stats: list[dict[str, Any]], claim_key: str, reports: int | None) ->
     seconds = max(s["seconds"] for s in stats)
     cycles = sum(s["cycles"] for s in stats)
     claims = [x for s in stats for x in s["latencies"].get(claim_key, [])]
+    report_times = [x for s in stats for x in s["latencies"].get("report", [])]
     report_count = reports if reports is not None else sum(s.get("reports", 0) for s in stats)
     return Figures(
-        cycles / seconds, report_count / seconds, percentile(claims, 0.5), percentile(claims, 0.99)
+        cycles / seconds,
+        report_count / seconds,
+        percentile(claims, 0.5),
+        percentile(claims, 0.99),
+        percentile(report_times, 0.5),
+        percentile(report_times, 0.99),
     )
 
 
@@ -171,6 +179,8 @@ def row(label: str, ours: Figures, peer: Figures) -> str:
         f" {ours.reports_per_s:.0f} | {peer.reports_per_s:.0f} |"
         f" {ours.claim_p50_ms:.0f} / {ours.claim_p99_ms:.0f} |"
         f" {peer.claim_p50_ms:.0f} / {peer.claim_p99_ms:.0f} |"
+        f" {ours.report_p50_ms:.0f} / {ours.report_p99_ms:.0f} |"
+        f" {peer.report_p50_ms:.0f} / {peer.report_p99_ms:.0f} |"
     )
 
 
@@ -184,8 +194,9 @@ def main() -> None:
     print(
         "| workers, sampler, pre-filled | hpsearch cycles/s | Optuna cycles/s | ratio |"
         " hpsearch reports/s | Optuna reports/s | claim p50 / p99 ms | ask p50 / p99 ms |"
+        " report p50 / p99 ms | Optuna report+should_prune p50 / p99 ms |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    print("|" + " --- |" * 10, flush=True)
     for sampler in args.samplers.split(","):
         for filled in (int(x) for x in args.prefill.split(",")):
             for workers in (int(x) for x in args.workers.split(",")):

@@ -47,7 +47,9 @@ def main() -> None:
         sampler=sampler(args.sampler, args.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
     )
-    asks, reports, cycles = [], 0, 0
+    asks: list[float] = []
+    report_times: list[float] = []
+    reports, cycles = 0, 0
     rng = random.Random(args.seed)
     started = time.perf_counter()
     while time.perf_counter() - started < args.seconds:
@@ -58,9 +60,12 @@ def main() -> None:
         value = 0.0
         for step in range(1, EPOCHS + 1):
             value = 0.5 + 0.4 * rng.random() * step / EPOCHS
+            began = time.perf_counter()
             trial.report(value, step)
+            prune = trial.should_prune()
+            report_times.append(time.perf_counter() - began)
             reports += 1
-            if trial.should_prune():
+            if prune:
                 break
         study.tell(trial, value)
         cycles += 1
@@ -68,7 +73,7 @@ def main() -> None:
         "cycles": cycles,
         "reports": reports,
         "seconds": time.perf_counter() - started,
-        "latencies": {"ask": asks},
+        "latencies": {"ask": asks, "report": report_times},
     }
     args.stats.write_text(json.dumps(stats))
 

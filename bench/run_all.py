@@ -13,14 +13,16 @@ import sys
 FULL = [
     ["bench.worker_memory", "--trials", "100", "--epochs", "2"],
     ["bench.worker_overhead", "--trials", "10", "--epochs", "10"],
+    ["bench.worker_cold_start", "--runs", "3"],
     ["bench.controller_vs_optuna", "--workers", "1,16,64", "--samplers", "random,tpe",
-     "--prefill", "0,1000,10000", "--seconds", "15"],
+     "--prefill", "0,1000,10000,50000", "--seconds", "15"],
     ["bench.controller_memory", "--trials", "10000"],
     ["bench.search_vs_keras_tuner", "--seeds", "0,1,2"],
 ]  # fmt: skip
 QUICK = [
     ["bench.worker_memory", "--trials", "10", "--epochs", "1"],
     ["bench.worker_overhead", "--trials", "3", "--epochs", "3"],
+    ["bench.worker_cold_start", "--runs", "1"],
     ["bench.controller_vs_optuna", "--workers", "4", "--samplers", "random",
      "--prefill", "0,1000", "--seconds", "5"],
     ["bench.controller_memory", "--trials", "1000"],

@@ -31,6 +31,8 @@ def loaded_after(statement: str) -> set[str]:
         ("import service.app, service.routes.dashboard, service.reaper", HEAVY),
         ("import workers.loop, workers.slot, workers.supervisor, workers.retrain", STORE),
         ("import workers.hypermodels, workers.model_builder", STORE),
+        # The supervisor starts slot processes; only they load TensorFlow.
+        ("import workers.supervisor, workers.pinning", (*HEAVY, *STORE)),
         ("import search_spaces, search_spaces.capacity, search_spaces.sampling", (*HEAVY, *STORE)),
         ("import hpsearch, hpsearch.client, hpsearch.progress", (*HEAVY, *STORE)),
         ("import hpsearch.cli", (*HEAVY, *STORE)),

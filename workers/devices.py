@@ -1,7 +1,7 @@
 """The device a worker slot trains on: what it is, and how it is set up.
 
-The supervisor pins each slot to a GPU with `CUDA_VISIBLE_DEVICES` before the slot starts;
-here, inside the slot, memory growth or a per-slot memory limit lets several small trials
+The supervisor pins each slot to a GPU with `CUDA_VISIBLE_DEVICES` before the slot starts
+(`workers.pinning`); here, inside the slot, memory growth or a per-slot memory limit lets several small trials
 share one GPU, and CPU slots split the cores between them.
 """
 
@@ -13,25 +13,9 @@ import platform
 
 import keras
 
-__all__ = ["configure_device", "describe_device", "gpu_environment"]
+__all__ = ["configure_device", "describe_device"]
 
 log = logging.getLogger(__name__)
-
-
-def gpu_environment(
-    gpu: str | None, slots_per_gpu: int, memory_limit_mb: int | None
-) -> dict[str, str]:
-    """Environment for a slot process: which GPU it sees and how its memory is shared."""
-    env = {"CUDA_VISIBLE_DEVICES": gpu if gpu is not None else ""}
-    if gpu is None:
-        return env
-    env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
-    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-    if slots_per_gpu > 1:
-        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / slots_per_gpu:.3f}"
-    if memory_limit_mb:
-        env["HPSEARCH_GPU_MEMORY_MB"] = str(memory_limit_mb)
-    return env
 
 
 def configure_device(cpu_threads: int | None = None) -> None:

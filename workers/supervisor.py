@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from types import FrameType
 
-from workers.devices import gpu_environment
+from workers.pinning import gpu_environment
 
 __all__ = ["SlotPlan", "Supervisor", "plan_slots"]
 
