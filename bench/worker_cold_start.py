@@ -111,10 +111,12 @@ def main() -> None:
         ours = [worker_seconds(client, url, run) for run in range(args.runs)]
         peer = [peer_seconds() for _ in range(args.runs)]
     worker, bare = statistics.median(ours), statistics.median(peer)
+    runs = ", ".join(f"{x:.2f}" for x in ours)
+    peer_runs = ", ".join(f"{x:.2f}" for x in peer)
     print(f"cold start, `hpsearch worker` launch -> first epoch at the controller: "
-          f"median {worker:.2f} s over {args.runs} ({', '.join(f'{x:.2f}' for x in ours)})")  # fmt: skip
+          f"median {worker:.2f} s over {args.runs} ({runs})")  # fmt: skip
     print(f"bare script launch -> first epoch ended (same model, data):          "
-          f"median {bare:.2f} s ({', '.join(f'{x:.2f}' for x in peer)})")  # fmt: skip
+          f"median {bare:.2f} s ({peer_runs})")  # fmt: skip
     print(f"ratio worker / bare script: {worker / bare:.2f}")
 
 

@@ -1,8 +1,8 @@
 """The device a worker slot trains on: what it is, and how it is set up.
 
 The supervisor pins each slot to a GPU with `CUDA_VISIBLE_DEVICES` before the slot starts
-(`workers.pinning`); here, inside the slot, memory growth or a per-slot memory limit lets several small trials
-share one GPU, and CPU slots split the cores between them.
+(`workers.pinning`); here, inside the slot, memory growth or a per-slot memory limit lets
+several small trials share one GPU, and CPU slots split the cores between them.
 """
 
 from __future__ import annotations
