@@ -1,18 +1,27 @@
 """Controller throughput against plain Optuna, on the same PostgreSQL.
 
 Each cell: N simulated workers (claim → report 5 epochs → complete, no training) against
-the controller, and N processes of plain Optuna (ask → report x5 with should_prune → tell,
-RDBStorage), each for the same number of seconds, on a study pre-filled with P finished trials.
-Prints cycles/s, reports/s, claim (ask) latency p50/p99, and the ratio hpsearch / Optuna.
+the controller (two `hpsearch serve` processes), and N processes of plain Optuna (ask →
+report x5 with should_prune → tell, RDBStorage), on a study pre-filled with P finished trials.
+Every process runs for 1.5 x `--seconds` after its own first finished cycle, and the figures
+come from two windows of `--seconds` each:
+
+- warm: from the moment every process has finished a first cycle (caches loaded: the
+  controller's once per controller process, Optuna's once per worker process);
+- cold: from the moment every process has started, warm-up included.
+
+Prints cycles/s, reports/s, claim (ask) and report (report + should_prune) latency p50/p99,
+the ratio hpsearch / Optuna of cycles/s, and how long the warm-up took on each side.
 
     python -m bench.controller_vs_optuna [--workers 1,16,64] [--samplers tpe,random]
-                                         [--prefill 0,1000,10000] [--seconds 20]
+                                         [--prefill 0,1000,10000] [--seconds 15]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -38,6 +47,7 @@ CONTROLLER_ENV = {
     "HPSEARCH_LEASE_SECONDS": "120",
     "HPSEARCH_DB_POOL_SIZE": "20",
 }
+RUN_FACTOR = 1.5  # each process runs this many windows after its first cycle
 
 
 @dataclass(frozen=True)
@@ -50,27 +60,46 @@ class Figures:
     report_p99_ms: float
 
 
+@dataclass(frozen=True)
+class Run:
+    """One side's processes: their stats files, read back."""
+
+    stats: list[dict[str, Any]]
+    claim_key: str
+
+    @property
+    def started(self) -> float:
+        return max(s["started"] for s in self.stats)
+
+    @property
+    def warm(self) -> float:
+        """When every process had finished its first cycle (inf if one never did)."""
+        return max((min(s["ends"]) if s["ends"] else math.inf) for s in self.stats)
+
+    def window(self, start: float, seconds: float) -> Figures:
+        end = start + seconds
+
+        def inside(kind: str) -> list[float]:
+            samples = [x for s in self.stats for x in s["latencies"].get(kind, [])]
+            return [taken for at, taken in samples if start <= at < end]
+
+        cycles = sum(1 for s in self.stats for t in s["ends"] if start <= t < end)
+        claims, reports = inside(self.claim_key), inside("report")
+        return Figures(
+            cycles / seconds,
+            len(reports) / seconds,
+            percentile(claims, 0.5),
+            percentile(claims, 0.99),
+            percentile(reports, 0.5),
+            percentile(reports, 0.99),
+        )
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-def figures(stats: list[dict[str, Any]], claim_key: str, reports: int | None) -> Figures:
-    seconds = max(s["seconds"] for s in stats)
-    cycles = sum(s["cycles"] for s in stats)
-    claims = [x for s in stats for x in s["latencies"].get(claim_key, [])]
-    report_times = [x for s in stats for x in s["latencies"].get("report", [])]
-    report_count = reports if reports is not None else sum(s.get("reports", 0) for s in stats)
-    return Figures(
-        cycles / seconds,
-        report_count / seconds,
-        percentile(claims, 0.5),
-        percentile(claims, 0.99),
-        percentile(report_times, 0.5),
-        percentile(report_times, 0.99),
-    )
 
 
 def spec_dict(sampler: str, workers: int) -> dict[str, Any]:
@@ -87,7 +116,13 @@ def spec_dict(sampler: str, workers: int) -> dict[str, Any]:
     return spec
 
 
-def run_hpsearch(workers: int, sampler: str, filled: int, seconds: float, folder: Path) -> Figures:
+def _wait_all(processes: list[subprocess.Popen[bytes]], outputs: list[Path]) -> list[Any]:
+    for process in processes:
+        process.wait()
+    return [json.loads(out.read_text()) for out in outputs]
+
+
+def run_hpsearch(workers: int, sampler: str, filled: int, seconds: float, folder: Path) -> Run:
     with (
         fresh_postgres_database() as url,
         running_controller(folder, url, CONTROLLER_ENV, processes=2) as api,
@@ -103,40 +138,22 @@ def run_hpsearch(workers: int, sampler: str, filled: int, seconds: float, folder
         engine.dispose()
         fleets = min(2, workers)
         outputs = [folder / f"fleet{i}.json" for i in range(fleets)]
+        run_for = str(seconds * RUN_FACTOR)
         processes = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.simulated_fleet",
-                    "--url",
-                    api,
-                    "--workers",
-                    str(workers // fleets + (i < workers % fleets)),
-                    "--prefix",
-                    f"b{i}",
-                    "--epochs",
-                    "5",
-                    "--seconds",
-                    str(seconds),
-                    "--idle-exit",
-                    str(seconds + 30),
-                    "--stats",
-                    str(out),
-                ],
+                [sys.executable, "-m", "bench.simulated_fleet", "--url", api,
+                 "--workers", str(workers // fleets + (i < workers % fleets)),
+                 "--prefix", f"b{i}", "--epochs", "5", "--seconds", run_for, "--warm",
+                 "--idle-exit", "600", "--stats", str(out)],
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
-            )
+            )  # fmt: skip
             for i, out in enumerate(outputs)
         ]
-        for process in processes:
-            process.wait()
-        stats = [json.loads(out.read_text()) for out in outputs]
-    reports = sum(len(s["latencies"].get("report", [])) for s in stats)
-    return figures(stats, "claim", reports)
+        return Run(_wait_all(processes, outputs), "claim")
 
 
-def run_optuna(workers: int, sampler: str, filled: int, seconds: float, folder: Path) -> Figures:
+def run_optuna(workers: int, sampler: str, filled: int, seconds: float, folder: Path) -> Run:
     with fresh_postgres_database() as url:
         study = optuna.create_study(study_name="bench", storage=url, direction="maximize")
         engine = create_engine(url)
@@ -145,31 +162,14 @@ def run_optuna(workers: int, sampler: str, filled: int, seconds: float, folder: 
         outputs = [folder / f"peer{i}.json" for i in range(workers)]
         processes = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.optuna_peer",
-                    "--url",
-                    url,
-                    "--study",
-                    "bench",
-                    "--sampler",
-                    sampler,
-                    "--seed",
-                    str(i),
-                    "--seconds",
-                    str(seconds),
-                    "--stats",
-                    str(out),
-                ],
+                [sys.executable, "-m", "bench.optuna_peer", "--url", url, "--study", "bench",
+                 "--sampler", sampler, "--seed", str(i), "--seconds", str(seconds * RUN_FACTOR),
+                 "--warm", "--stats", str(out)],
                 cwd=ROOT,
-            )
+            )  # fmt: skip
             for i, out in enumerate(outputs)
         ]
-        for process in processes:
-            process.wait()
-        stats = [json.loads(out.read_text()) for out in outputs]
-    return figures(stats, "ask", None)
+        return Run(_wait_all(processes, outputs), "ask")
 
 
 def row(label: str, ours: Figures, peer: Figures) -> str:
@@ -184,26 +184,44 @@ def row(label: str, ours: Figures, peer: Figures) -> str:
     )
 
 
+HEADER = (
+    "| workers, sampler, pre-filled | hpsearch cycles/s | Optuna cycles/s | ratio |"
+    " hpsearch reports/s | Optuna reports/s | claim p50 / p99 ms | ask p50 / p99 ms |"
+    " report p50 / p99 ms | Optuna report+should_prune p50 / p99 ms |\n" + "|" + " --- |" * 10
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", default="1,16,64")
     parser.add_argument("--samplers", default="tpe,random")
     parser.add_argument("--prefill", default="0,1000,10000")
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
-    print(
-        "| workers, sampler, pre-filled | hpsearch cycles/s | Optuna cycles/s | ratio |"
-        " hpsearch reports/s | Optuna reports/s | claim p50 / p99 ms | ask p50 / p99 ms |"
-        " report p50 / p99 ms | Optuna report+should_prune p50 / p99 ms |"
-    )
-    print("|" + " --- |" * 10, flush=True)
+    warm_rows, cold_rows, warm_ups = [], [], []
+    print(f"warm table as it comes ({args.seconds:g} s windows):\n{HEADER}", flush=True)
     for sampler in args.samplers.split(","):
         for filled in (int(x) for x in args.prefill.split(",")):
             for workers in (int(x) for x in args.workers.split(",")):
                 with tempfile.TemporaryDirectory() as folder:
                     ours = run_hpsearch(workers, sampler, filled, args.seconds, Path(folder))
                     peer = run_optuna(workers, sampler, filled, args.seconds, Path(folder))
-                print(row(f"{workers}, {sampler}, {filled:,}", ours, peer), flush=True)
+                label = f"{workers}, {sampler}, {filled:,}"
+                warm = row(label, ours.window(ours.warm, args.seconds),
+                           peer.window(peer.warm, args.seconds))  # fmt: skip
+                warm_rows.append(warm)
+                cold_rows.append(row(label, ours.window(ours.started, args.seconds),
+                                     peer.window(peer.started, args.seconds)))  # fmt: skip
+                warm_ups.append(f"| {label} | {ours.warm - ours.started:.1f} |"
+                                f" {peer.warm - peer.started:.1f} |")  # fmt: skip
+                print(warm, flush=True)
+    print(f"\nwarm: every process past its first cycle\n{HEADER}")
+    print("\n".join(warm_rows))
+    print(f"\ncold: from the start, warm-up included\n{HEADER}")
+    print("\n".join(cold_rows))
+    print("\nwarm-up: seconds from start until every process finished a first cycle")
+    print("| workers, sampler, pre-filled | hpsearch | Optuna |\n| --- | --- | --- |")
+    print("\n".join(warm_ups), flush=True)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--study", required=True)
     parser.add_argument("--sampler", default="tpe")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--warm", action="store_true", help="--seconds after a first cycle")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stats", type=Path, required=True)
     args = parser.parse_args()
@@ -47,31 +48,38 @@ def main() -> None:
         sampler=sampler(args.sampler, args.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
     )
-    asks: list[float] = []
-    report_times: list[float] = []
+    asks: list[tuple[float, float]] = []
+    report_times: list[tuple[float, float]] = []
+    ends: list[float] = []
     reports, cycles = 0, 0
     rng = random.Random(args.seed)
-    started = time.perf_counter()
-    while time.perf_counter() - started < args.seconds:
-        began = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
+    deadline = started + args.seconds
+    while time.perf_counter() < deadline:
+        at, began = time.time(), time.perf_counter()
         trial = study.ask()
         suggest_params(trial, space)
-        asks.append(time.perf_counter() - began)
+        asks.append((at, time.perf_counter() - began))
         value = 0.0
         for step in range(1, EPOCHS + 1):
             value = 0.5 + 0.4 * rng.random() * step / EPOCHS
-            began = time.perf_counter()
+            at, began = time.time(), time.perf_counter()
             trial.report(value, step)
             prune = trial.should_prune()
-            report_times.append(time.perf_counter() - began)
+            report_times.append((at, time.perf_counter() - began))
             reports += 1
             if prune:
                 break
         study.tell(trial, value)
         cycles += 1
+        ends.append(time.time())
+        if args.warm and cycles == 1:
+            deadline = time.perf_counter() + args.seconds
     stats = {
         "cycles": cycles,
         "reports": reports,
+        "started": wall,
+        "ends": ends,
         "seconds": time.perf_counter() - started,
         "latencies": {"ask": asks, "report": report_times},
     }

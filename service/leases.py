@@ -7,7 +7,9 @@ active, unexpired lease may write to its work; anything else is a 409 that chang
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.context import Context
@@ -17,6 +19,7 @@ from service.locking import for_update
 from service.tables import LeaseRow
 
 __all__ = [
+    "RenewedLease",
     "check_token",
     "db_time",
     "held_lease",
@@ -24,6 +27,7 @@ __all__ = [
     "lock_lease",
     "open_lease",
     "renew",
+    "renew_held",
     "worker_lease",
 ]
 
@@ -125,3 +129,40 @@ def check_token(lease: LeaseRow, token_id: int | None) -> None:
 def renew(lease: LeaseRow, now: float, seconds: float) -> None:
     lease.expires_at = now + seconds
     lease.renewed_at = now
+
+
+@dataclass(frozen=True)
+class RenewedLease:
+    lease_id: int
+    kind: str
+    study_id: int
+    trial_id: int | None
+    renewed_at: float
+
+
+def renew_held(
+    ctx: Context,
+    session: Session,
+    work_id: int,
+    worker_id: str,
+    seconds: float,
+    token_id: int | None = None,
+) -> RenewedLease:
+    """Renew a live lease that `worker_id` holds, in one statement (a report's and a
+    heartbeat's hot path); when it does not hold one, the error `held_lease` gives."""
+    now = db_now()
+    statement = (
+        update(LeaseRow)
+        .where(LeaseRow.lease_id == work_id, LeaseRow.worker_id == worker_id)
+        .where(LeaseRow.state == "active", LeaseRow.expires_at > now)
+        .values(expires_at=now + seconds, renewed_at=now)
+        .returning(LeaseRow.kind, LeaseRow.study_id, LeaseRow.trial_id, LeaseRow.renewed_at)
+    )
+    if token_id is not None:
+        statement = statement.where(or_(LeaseRow.token_id.is_(None), LeaseRow.token_id == token_id))
+    row = session.execute(statement).first()
+    if row is None:
+        held_lease(ctx, session, work_id, worker_id, db_time(session), token_id)
+        raise Conflict(f"{worker_id!r} no longer holds work {work_id}")
+    kind, study_id, trial_id, renewed_at = row
+    return RenewedLease(work_id, kind, study_id, trial_id, float(renewed_at))

@@ -2,29 +2,31 @@
 
 The cache keeps each study's sampler state and Optuna's trial cache between requests, so a
 claim or report does not rebuild the study. Several controllers may share one database:
-Optuna's cached storage re-reads the trials that changed.
+the trial cache (`service.optuna_bridge.cache`) re-reads the trials that changed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.pruners import HyperbandPruner, SuccessiveHalvingPruner
 from optuna.storages import RDBStorage
-from optuna.trial import TrialState, create_trial
+from optuna.trial import FrozenTrial, TrialState, create_trial
 from sqlalchemy import Engine, text
 
 from search_spaces import StudySpec
 from service.db import engine_options
+from service.optuna_bridge.cache import TrialCache
 from service.optuna_bridge.distributions import suggest_params
 from service.optuna_bridge.strategies import make_pruner, make_sampler
 from service.settings import Settings
 
-__all__ = ["AskedTrial", "OptunaStudies"]
+__all__ = ["AskedTrial", "OptunaStudies", "PruneQuestion"]
 
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -39,6 +41,17 @@ class AskedTrial:
 
 
 @dataclass(frozen=True)
+class PruneQuestion:
+    """A running trial as the pruner sees it: its values so far and its system attributes."""
+
+    trial_id: int
+    trial_number: int
+    step: int
+    curve: Mapping[int, float]
+    system_attrs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class _Handle:
     spec: StudySpec
     study: optuna.Study
@@ -49,6 +62,7 @@ class OptunaStudies:
 
     def __init__(self, storage: RDBStorage) -> None:
         self.storage = storage
+        self.cache = TrialCache(storage)
         self._handles: dict[str, _Handle] = {}
         self._lock = threading.Lock()
 
@@ -69,7 +83,7 @@ class OptunaStudies:
     def create(self, name: str, spec: StudySpec) -> int:
         directions: list[Any] = list(spec.directions)
         study = optuna.create_study(
-            storage=self.storage,
+            storage=self.cache,
             study_name=name,
             directions=directions,
             sampler=make_sampler(spec),
@@ -82,7 +96,7 @@ class OptunaStudies:
     def delete(self, name: str) -> None:
         self.forget(name)
         try:
-            optuna.delete_study(study_name=name, storage=self.storage)
+            optuna.delete_study(study_name=name, storage=self.cache)
         except KeyError:
             log.warning("optuna study %s was already gone", name)
 
@@ -97,7 +111,7 @@ class OptunaStudies:
             spec = StudySpec.model_validate(spec_data)
             study = optuna.load_study(
                 study_name=name,
-                storage=self.storage,
+                storage=self.cache,
                 sampler=make_sampler(spec),
                 pruner=make_pruner(spec),
             )
@@ -119,13 +133,31 @@ class OptunaStudies:
         params = suggest_params(trial, handle.spec.space)
         return AskedTrial(trial._trial_id, trial.number, params)
 
-    def report(
-        self, name: str, spec_data: dict[str, Any], trial_id: int, step: int, value: float
+    def reads_rungs(self, name: str, spec_data: dict[str, Any]) -> bool:
+        """Whether the study's pruner keeps state in trials' system attributes (successive
+        halving and Hyperband keep their rungs there)."""
+        pruner = self._handle(name, spec_data).study.pruner
+        return isinstance(pruner, SuccessiveHalvingPruner | HyperbandPruner)
+
+    def prune(
+        self, name: str, spec_data: dict[str, Any], question: PruneQuestion, value: float
     ) -> bool:
-        """Record an intermediate value; True when the study's pruner says to stop."""
+        """Whether the study's pruner stops the trial after `value` at `question.step` (the
+        value is already stored)."""
         handle = self._handle(name, spec_data)
-        self.storage.set_trial_intermediate_value(trial_id, step, value)
-        frozen = self.storage.get_trial(trial_id)
+        frozen = FrozenTrial(
+            number=question.trial_number,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=None,
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={},
+            system_attrs=dict(question.system_attrs),
+            intermediate_values={**question.curve, question.step: value},
+            trial_id=question.trial_id,
+        )
         return bool(handle.study.pruner.prune(handle.study, frozen))
 
     def tell(
@@ -160,7 +192,7 @@ class OptunaStudies:
     def fail(self, trial_id: int) -> None:
         """Mark an Optuna trial failed (one we have no record of)."""
         try:
-            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            self.cache.set_trial_state_values(trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             log.debug("trial %s had already finished", trial_id)
 
@@ -168,4 +200,5 @@ class OptunaStudies:
         """A waiting trial with fixed params; the next ask() pops it. Returns (id, number)."""
         waiting = create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": params})
         trial_id = self.storage.create_new_trial(optuna_study_id, template_trial=waiting)
+        self.cache.changed(optuna_study_id)
         return trial_id, self.storage.get_trial_number_from_id(trial_id)
