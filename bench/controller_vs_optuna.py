@@ -139,16 +139,15 @@ def run_hpsearch(workers: int, sampler: str, filled: int, seconds: float, folder
         fleets = min(2, workers)
         outputs = [folder / f"fleet{i}.json" for i in range(fleets)]
         run_for = str(seconds * RUN_FACTOR)
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "bench.simulated_fleet", "--url", api,
-                 "--workers", str(workers // fleets + (i < workers % fleets)),
-                 "--prefix", f"b{i}", "--epochs", "5", "--seconds", run_for, "--warm",
-                 "--idle-exit", "600", "--stats", str(out)],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-            )  # fmt: skip
+        commands = [
+            [sys.executable, "-m", "bench.simulated_fleet", "--url", api,
+             "--workers", str(workers // fleets + (i < workers % fleets)),
+             "--prefix", f"b{i}", "--epochs", "5", "--seconds", run_for, "--warm",
+             "--idle-exit", "600", "--stats", str(out)]
             for i, out in enumerate(outputs)
+        ]  # fmt: skip
+        processes = [
+            subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL) for command in commands
         ]
         return Run(_wait_all(processes, outputs), "claim")
 
@@ -160,15 +159,13 @@ def run_optuna(workers: int, sampler: str, filled: int, seconds: float, folder: 
         prefill(engine, study._study_id, load_spec(CANONICAL), filled)
         engine.dispose()
         outputs = [folder / f"peer{i}.json" for i in range(workers)]
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "bench.optuna_peer", "--url", url, "--study", "bench",
-                 "--sampler", sampler, "--seed", str(i), "--seconds", str(seconds * RUN_FACTOR),
-                 "--warm", "--stats", str(out)],
-                cwd=ROOT,
-            )  # fmt: skip
+        commands = [
+            [sys.executable, "-m", "bench.optuna_peer", "--url", url, "--study", "bench",
+             "--sampler", sampler, "--seed", str(i), "--seconds", str(seconds * RUN_FACTOR),
+             "--warm", "--stats", str(out)]
             for i, out in enumerate(outputs)
-        ]
+        ]  # fmt: skip
+        processes = [subprocess.Popen(command, cwd=ROOT) for command in commands]
         return Run(_wait_all(processes, outputs), "ask")
 
 
