@@ -55,11 +55,12 @@ def settle_trial(
     trial = session.get_one(TrialRow, lease.trial_id)
     retry = outcome.state == "failed" and outcome.retryable
     retry = retry and trial.attempt <= ctx.settings.retry_budget
-    ctx.optuna.tell(
-        study.optuna_name, study.spec, trial.trial_number, _OPTUNA_STATES[outcome.state],
-        outcome.values if outcome.state == "completed" else None,
-    )  # fmt: skip
+    # The re-queue writes through Optuna's own connection: before any write of ours (SQLite).
     requeued = _requeue(ctx, session, study, trial, now) if retry else None
+    ctx.optuna.finish(
+        session, study.optuna_name, study.spec, (trial.trial_id, trial.trial_number),
+        _OPTUNA_STATES[outcome.state], outcome.values if outcome.state == "completed" else None,
+    )  # fmt: skip
     _record(trial, outcome, now, requeued is not None)
     lease.state, lease.ended_at = lease_state, now
     ctx.telemetry.finished.labels(outcome.state).inc()

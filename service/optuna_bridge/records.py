@@ -3,29 +3,39 @@
 A report's intermediate value goes into Optuna's `trial_intermediate_values` in the same
 transaction as the report's own rows: one statement instead of a transaction of Optuna's
 storage per epoch. The lease the report renews guarantees the trial is running, which is
-what Optuna's storage would otherwise check. The representation (NaN and infinities as a
-type column) is Optuna's own, so `optuna-dashboard` and Optuna's readers see what
-`Trial.report` would have written.
+what Optuna's storage would otherwise check. Likewise a finished trial's state and values,
+for samplers that do nothing when a trial ends (`Study.tell` would read the trial twice to
+tell them). The representation (NaN and infinities as a type column, naive UTC times) is
+Optuna's own, so `optuna-dashboard` and Optuna's readers see what `Trial.report` and
+`Study.tell` would have written.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from optuna.storages._rdb.models import (
     TrialIntermediateValueModel,
+    TrialModel,
     TrialSystemAttributeModel,
+    TrialValueModel,
 )
-from sqlalchemy import select
+from optuna.trial import TrialState
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-__all__ = ["read_system_attrs", "record_intermediate"]
+__all__ = ["read_system_attrs", "record_intermediate", "record_outcome"]
 
-_VALUES = TrialIntermediateValueModel.__table__
+_STEPS = TrialIntermediateValueModel.__table__
 _ATTRS = TrialSystemAttributeModel.__table__
+_TRIALS = TrialModel.__table__
+_VALUES = TrialValueModel.__table__
 
 
 def record_intermediate(session: Session, trial_id: int, step: int, value: float) -> None:
@@ -33,7 +43,7 @@ def record_intermediate(session: Session, trial_id: int, step: int, value: float
     stored, kind = TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(_VALUES).values(
+    statement = insert(_STEPS).values(
         trial_id=trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind
     )
     changes = {
@@ -51,3 +61,41 @@ def read_system_attrs(session: Session, trial_id: int) -> dict[str, Any]:
         select(_ATTRS.c.key, _ATTRS.c.value_json).where(_ATTRS.c.trial_id == trial_id)
     )
     return {key: json.loads(value) for key, value in rows}
+
+
+def record_outcome(
+    session: Session, trial_id: int, state: TrialState, values: Sequence[float] | None
+) -> bool:
+    """Finish a running trial as `Study.tell` would: its state, completion time and values;
+    a pruned trial's value is its last intermediate value, when that is not NaN. False
+    (and nothing written) when the trial had already finished."""
+    finished = session.execute(
+        update(_TRIALS)
+        .where(_TRIALS.c.trial_id == trial_id, _TRIALS.c.state == TrialState.RUNNING)
+        .values(state=state, datetime_complete=datetime.now(UTC).replace(tzinfo=None))
+    )
+    if not finished.rowcount:  # type: ignore[attr-defined]
+        return False
+    if state == TrialState.PRUNED:
+        last = _last_intermediate(session, trial_id)
+        values = [last] if last is not None and not math.isnan(last) else None
+    if values:
+        rows = []
+        for objective, value in enumerate(values):
+            stored, kind = TrialValueModel.value_to_stored_repr(value)
+            rows.append({"trial_id": trial_id, "objective": objective, "value": stored,
+                         "value_type": kind})  # fmt: skip
+        session.execute(insert(_VALUES), rows)
+    return True
+
+
+def _last_intermediate(session: Session, trial_id: int) -> float | None:
+    row = session.execute(
+        select(_STEPS.c.intermediate_value, _STEPS.c.intermediate_value_type)
+        .where(_STEPS.c.trial_id == trial_id)
+        .order_by(_STEPS.c.step.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return float(TrialIntermediateValueModel.stored_repr_to_intermediate_value(*row))

@@ -17,12 +17,14 @@ import optuna
 from optuna.pruners import HyperbandPruner, SuccessiveHalvingPruner
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState, create_trial
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy.orm import Session
 
 from search_spaces import StudySpec
 from service.db import engine_options
 from service.optuna_bridge.cache import TrialCache
 from service.optuna_bridge.distributions import suggest_params
+from service.optuna_bridge.records import record_outcome
 from service.optuna_bridge.strategies import make_pruner, make_sampler
 from service.settings import Settings
 
@@ -31,6 +33,8 @@ __all__ = ["AskedTrial", "OptunaStudies", "PruneQuestion"]
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 _STORAGE_LOCK_KEY = 0x6870_7366
+# Samplers whose `after_trial` does nothing: a trial's end is written without `Study.tell`.
+PASSIVE_SAMPLERS = frozenset({"random", "tpe"})
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,25 @@ class OptunaStudies:
             trial_id=question.trial_id,
         )
         return bool(handle.study.pruner.prune(handle.study, frozen))
+
+    def finish(
+        self,
+        session: Session,
+        name: str,
+        spec_data: dict[str, Any],
+        trial: tuple[int, int],
+        state: TrialState,
+        values: Sequence[float] | None = None,
+    ) -> None:
+        """End trial `(trial_id, number)`: in the caller's transaction when the sampler does
+        nothing as a trial ends (random, TPE), else through `Study.tell`."""
+        handle = self._handle(name, spec_data)
+        if handle.spec.sampler.name not in PASSIVE_SAMPLERS:
+            self.tell(name, spec_data, trial[1], state, values)
+            return
+        if record_outcome(session, trial[0], state, values):
+            study_id = handle.study._study_id
+            event.listen(session, "after_commit", lambda _: self.cache.changed(study_id), once=True)
 
     def tell(
         self,
