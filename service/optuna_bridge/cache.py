@@ -12,18 +12,33 @@ running trials may be that much late; the pruner reads the reporting trial itsel
 
 The sorted trial list a sampler or pruner asks for is kept between reads, so a study of
 50,000 trials is not sorted again on every request.
+
+Inside `asking()` (an ask and its suggestions), a new trial is written in one short
+transaction of plain statements, the `Trial` reads it back from the cache instead of the
+database, and its params are written together when the suggestions are done, instead of a
+transaction of ORM queries per param.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import threading
 import time
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
+from optuna.distributions import (
+    BaseDistribution,
+    check_distribution_compatibility,
+    json_to_distribution,
+)
 from optuna.storages import RDBStorage
-from optuna.storages._cached_storage import _CachedStorage
+from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.trial import FrozenTrial, TrialState
+
+from service.optuna_bridge.records import create_running_trial, first_distribution, insert_params
 
 __all__ = ["TrialCache"]
 
@@ -39,6 +54,8 @@ class TrialCache(_CachedStorage):
         self._versions: dict[int, int] = {}
         self._sorted: dict[tuple[int, tuple[int, ...] | None], tuple[int, list[FrozenTrial]]] = {}
         self._freshness = threading.Lock()
+        # Per thread, inside `asking()`: params waiting per trial, the trial just created.
+        self._local = threading.local()
 
     def changed(self, study_id: int) -> None:
         """A trial of the study changed state outside this cache: read it on the next use."""
@@ -87,6 +104,88 @@ class TrialCache(_CachedStorage):
         if study is not None:
             self.changed(study[0])
         return changed
+
+    @contextlib.contextmanager
+    def asking(self) -> Iterator[None]:
+        """An ask and its suggestions: the new trial's params are written at the end."""
+        self._local.params = {}
+        try:
+            yield
+            for trial_id, params in self._local.params.items():
+                self._write_params(trial_id, params)
+        finally:
+            self._local.params = None
+            self._local.created = None
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        waiting: dict[int, list[Any]] | None = getattr(self._local, "params", None)
+        if template_trial is not None or waiting is None:
+            return int(super().create_new_trial(study_id, template_trial))
+        started = datetime.now()
+        with self._backend.engine.begin() as connection:
+            trial_id, number = create_running_trial(connection, study_id, started)
+        frozen = FrozenTrial(
+            number=number,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=started,
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=trial_id,
+        )
+        with self._lock:
+            self._studies.setdefault(study_id, _StudyInfo())
+            self._add_trials_to_cache(study_id, [frozen])
+        waiting[trial_id] = []
+        self._local.created = trial_id
+        return trial_id
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        if getattr(self._local, "created", None) == trial_id:
+            self._local.created = None  # the `Trial` being built reads it once
+            with self._lock:
+                study_id, number = self._trial_id_to_study_id_and_number[trial_id]
+                return copy.deepcopy(self._studies[study_id].trials[number])
+        return super().get_trial(trial_id)
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        waiting: dict[int, list[Any]] | None = getattr(self._local, "params", None)
+        if waiting is None or trial_id not in waiting:
+            super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+            return
+        waiting[trial_id].append((param_name, param_value_internal, distribution))
+
+    def _write_params(
+        self, trial_id: int, params: list[tuple[str, float, BaseDistribution]]
+    ) -> None:
+        """Check each param's distribution against the study's, then write them all."""
+        if not params:
+            return
+        with self._lock:
+            study_id, _ = self._trial_id_to_study_id_and_number[trial_id]
+            known = self._studies[study_id].param_distribution
+        with self._backend.engine.begin() as connection:
+            for name, _, distribution in params:
+                previous = known.get(name)
+                if previous is None:
+                    stored = first_distribution(connection, study_id, name)
+                    previous = json_to_distribution(stored) if stored else None
+                if previous is not None:
+                    check_distribution_compatibility(previous, distribution)
+            insert_params(connection, trial_id, params)
+        with self._lock:
+            for name, _, distribution in params:
+                known.setdefault(name, distribution)
 
     def delete_study(self, study_id: int) -> None:
         super().delete_study(study_id)

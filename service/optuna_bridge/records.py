@@ -18,24 +18,37 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._rdb.models import (
+    StudyModel,
     TrialIntermediateValueModel,
     TrialModel,
+    TrialParamModel,
     TrialSystemAttributeModel,
     TrialValueModel,
 )
 from optuna.trial import TrialState
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-__all__ = ["read_system_attrs", "record_intermediate", "record_outcome"]
+__all__ = [
+    "create_running_trial",
+    "first_distribution",
+    "insert_params",
+    "read_system_attrs",
+    "record_intermediate",
+    "record_outcome",
+]
 
 _STEPS = TrialIntermediateValueModel.__table__
 _ATTRS = TrialSystemAttributeModel.__table__
 _TRIALS = TrialModel.__table__
 _VALUES = TrialValueModel.__table__
+_PARAMS = TrialParamModel.__table__
+_STUDIES = StudyModel.__table__
 
 
 def record_intermediate(session: Session, trial_id: int, step: int, value: float) -> None:
@@ -99,3 +112,54 @@ def _last_intermediate(session: Session, trial_id: int) -> float | None:
     if row is None:
         return None
     return float(TrialIntermediateValueModel.stored_repr_to_intermediate_value(*row))
+
+
+def create_running_trial(
+    connection: Connection, study_id: int, started: datetime
+) -> tuple[int, int]:
+    """A new running trial, numbered as Optuna numbers them (trials before it in the study,
+    under a lock on the study's row); returns (trial_id, number). `started` is local time."""
+    lock = select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == study_id)
+    if connection.dialect.name == "postgresql":
+        lock = lock.with_for_update()
+    connection.execute(lock).one()
+    utc = started.astimezone(UTC).replace(tzinfo=None)
+    trial_id = connection.execute(
+        insert(_TRIALS)
+        .values(number=None, study_id=study_id, state=TrialState.RUNNING, datetime_start=utc)
+        .returning(_TRIALS.c.trial_id)
+    ).scalar_one()
+    number = connection.execute(
+        select(func.count(_TRIALS.c.trial_id)).where(
+            _TRIALS.c.study_id == study_id, _TRIALS.c.trial_id < trial_id
+        )
+    ).scalar_one()
+    connection.execute(update(_TRIALS).where(_TRIALS.c.trial_id == trial_id).values(number=number))
+    return int(trial_id), int(number)
+
+
+def insert_params(
+    connection: Connection, trial_id: int, params: Sequence[tuple[str, float, BaseDistribution]]
+) -> None:
+    """A running trial's params (internal representation), in one statement."""
+    state = connection.execute(
+        select(_TRIALS.c.state).where(_TRIALS.c.trial_id == trial_id)
+    ).scalar_one()
+    if state != TrialState.RUNNING:
+        raise UpdateFinishedTrialError(f"trial {trial_id} is {state.name}: no more params")
+    rows = [
+        {"trial_id": trial_id, "param_name": name, "param_value": value,
+         "distribution_json": distribution_to_json(distribution)}
+        for name, value, distribution in params
+    ]  # fmt: skip
+    connection.execute(insert(_PARAMS), rows)
+
+
+def first_distribution(connection: Connection, study_id: int, name: str) -> str | None:
+    """The distribution (JSON) a study's trials already use for a param, if any."""
+    return connection.execute(
+        select(_PARAMS.c.distribution_json)
+        .join(_TRIALS, _TRIALS.c.trial_id == _PARAMS.c.trial_id)
+        .where(_TRIALS.c.study_id == study_id, _PARAMS.c.param_name == name)
+        .limit(1)
+    ).scalar()

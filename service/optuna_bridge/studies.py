@@ -133,8 +133,9 @@ class OptunaStudies:
 
     def ask(self, name: str, spec_data: dict[str, Any]) -> AskedTrial:
         handle = self._handle(name, spec_data)
-        trial = handle.study.ask()
-        params = suggest_params(trial, handle.spec.space)
+        with self.cache.asking():
+            trial = handle.study.ask()
+            params = suggest_params(trial, handle.spec.space)
         return AskedTrial(trial._trial_id, trial.number, params)
 
     def reads_rungs(self, name: str, spec_data: dict[str, Any]) -> bool:
