@@ -26,6 +26,7 @@ import copy
 import threading
 import time
 from collections.abc import Container, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,10 +41,22 @@ from optuna.trial import FrozenTrial, TrialState
 
 from service.optuna_bridge.records import create_running_trial, first_distribution, insert_params
 
-__all__ = ["TrialCache"]
+__all__ = ["EndedTrial", "TrialCache"]
 
 DEFAULT_STALENESS = 0.5
 LISTABLE = (tuple, list, set, frozenset)
+
+
+@dataclass(frozen=True)
+class EndedTrial:
+    """A trial this process finished, as written: the cache takes it without a re-read."""
+
+    study_id: int
+    trial_id: int
+    state: TrialState
+    values: list[float] | None
+    curve: dict[int, float]
+    system_attrs: dict[str, Any] | None  # None: keep the cached ones
 
 
 class TrialCache(_CachedStorage):
@@ -104,6 +117,26 @@ class TrialCache(_CachedStorage):
         if study is not None:
             self.changed(study[0])
         return changed
+
+    def ended(self, trial: EndedTrial) -> None:
+        """Put a trial this process just finished into the cache as it now is (a trial the
+        cache does not hold yet makes the study be re-read instead)."""
+        with self._lock:
+            place = self._trial_id_to_study_id_and_number.get(trial.trial_id)
+            if place is not None:
+                cached = self._studies[place[0]].trials[place[1]]
+                attrs = trial.system_attrs
+                ended = _with(
+                    cached,
+                    state=trial.state,
+                    values=trial.values,
+                    datetime_complete=datetime.now(),
+                    intermediate_values=trial.curve,
+                    system_attrs=dict(cached.system_attrs) if attrs is None else attrs,
+                )
+                self._add_trials_to_cache(place[0], [ended])
+        if place is None:
+            self.changed(trial.study_id)
 
     @contextlib.contextmanager
     def asking(self) -> Iterator[None]:
@@ -172,7 +205,7 @@ class TrialCache(_CachedStorage):
         if not params:
             return
         with self._lock:
-            study_id, _ = self._trial_id_to_study_id_and_number[trial_id]
+            study_id, number = self._trial_id_to_study_id_and_number[trial_id]
             known = self._studies[study_id].param_distribution
         with self._backend.engine.begin() as connection:
             for name, _, distribution in params:
@@ -186,6 +219,14 @@ class TrialCache(_CachedStorage):
         with self._lock:
             for name, _, distribution in params:
                 known.setdefault(name, distribution)
+            cached = self._studies[study_id].trials[number]
+            chosen = {name: d.to_external_repr(v) for name, v, d in params}
+            given = _with(
+                cached,
+                params={**cached.params, **chosen},
+                distributions={**cached.distributions, **{n: d for n, _, d in params}},
+            )
+            self._add_trials_to_cache(study_id, [given])
 
     def delete_study(self, study_id: int) -> None:
         super().delete_study(study_id)
@@ -201,3 +242,24 @@ def _states_key(states: Container[TrialState] | None) -> tuple[int, ...] | None:
         return None
     members: Any = states
     return tuple(sorted(int(s.value) for s in members))
+
+
+def _with(trial: FrozenTrial, **changes: Any) -> FrozenTrial:
+    """A copy of a cached trial with some fields replaced (cached trials are never changed
+    in place: samplers hold them)."""
+    fields: dict[str, Any] = {
+        "number": trial.number,
+        "state": trial.state,
+        "value": None,
+        "values": trial.values,
+        "datetime_start": trial.datetime_start,
+        "datetime_complete": trial.datetime_complete,
+        "params": dict(trial.params),
+        "distributions": dict(trial.distributions),
+        "user_attrs": dict(trial.user_attrs),
+        "system_attrs": dict(trial.system_attrs),
+        "intermediate_values": dict(trial.intermediate_values),
+        "trial_id": trial._trial_id,
+    }
+    fields.update(changes)
+    return FrozenTrial(**fields)

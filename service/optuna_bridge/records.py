@@ -38,6 +38,7 @@ __all__ = [
     "create_running_trial",
     "first_distribution",
     "insert_params",
+    "read_intermediate",
     "read_system_attrs",
     "record_intermediate",
     "record_outcome",
@@ -78,28 +79,41 @@ def read_system_attrs(session: Session, trial_id: int) -> dict[str, Any]:
 
 def record_outcome(
     session: Session, trial_id: int, state: TrialState, values: Sequence[float] | None
-) -> bool:
+) -> tuple[bool, list[float] | None]:
     """Finish a running trial as `Study.tell` would: its state, completion time and values;
-    a pruned trial's value is its last intermediate value, when that is not NaN. False
-    (and nothing written) when the trial had already finished."""
+    a pruned trial's value is its last intermediate value, when that is not NaN. Returns
+    (finished here, values written); (False, None), with nothing written, when the trial
+    had already finished."""
     finished = session.execute(
         update(_TRIALS)
         .where(_TRIALS.c.trial_id == trial_id, _TRIALS.c.state == TrialState.RUNNING)
         .values(state=state, datetime_complete=datetime.now(UTC).replace(tzinfo=None))
     )
     if not finished.rowcount:  # type: ignore[attr-defined]
-        return False
+        return False, None
+    written = list(values) if values else None
     if state == TrialState.PRUNED:
         last = _last_intermediate(session, trial_id)
-        values = [last] if last is not None and not math.isnan(last) else None
-    if values:
+        written = [last] if last is not None and not math.isnan(last) else None
+    if written:
         rows = []
-        for objective, value in enumerate(values):
+        for objective, value in enumerate(written):
             stored, kind = TrialValueModel.value_to_stored_repr(value)
             rows.append({"trial_id": trial_id, "objective": objective, "value": stored,
                          "value_type": kind})  # fmt: skip
         session.execute(insert(_VALUES), rows)
-    return True
+    return True, written
+
+
+def read_intermediate(session: Session, trial_id: int) -> dict[int, float]:
+    """A trial's intermediate values by step, as Optuna reads them."""
+    rows = session.execute(
+        select(_STEPS.c.step, _STEPS.c.intermediate_value, _STEPS.c.intermediate_value_type).where(
+            _STEPS.c.trial_id == trial_id
+        )
+    )
+    to_value = TrialIntermediateValueModel.stored_repr_to_intermediate_value
+    return {int(step): float(to_value(value, kind)) for step, value, kind in rows}
 
 
 def _last_intermediate(session: Session, trial_id: int) -> float | None:

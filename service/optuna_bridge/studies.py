@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from search_spaces import StudySpec
 from service.db import engine_options
-from service.optuna_bridge.cache import TrialCache
+from service.optuna_bridge.cache import EndedTrial, TrialCache
 from service.optuna_bridge.distributions import suggest_params
-from service.optuna_bridge.records import record_outcome
+from service.optuna_bridge.records import read_intermediate, read_system_attrs, record_outcome
 from service.optuna_bridge.strategies import make_pruner, make_sampler
 from service.settings import Settings
 
@@ -180,9 +180,20 @@ class OptunaStudies:
         if handle.spec.sampler.name not in PASSIVE_SAMPLERS:
             self.tell(name, spec_data, trial[1], state, values)
             return
-        if record_outcome(session, trial[0], state, values):
-            study_id = handle.study._study_id
-            event.listen(session, "after_commit", lambda _: self.cache.changed(study_id), once=True)
+        finished, written = record_outcome(session, trial[0], state, values)
+        if not finished:
+            return
+        ended = EndedTrial(
+            study_id=handle.study._study_id,
+            trial_id=trial[0],
+            state=state,
+            values=written,
+            curve=read_intermediate(session, trial[0]),
+            system_attrs=read_system_attrs(session, trial[0])
+            if self.reads_rungs(name, spec_data)
+            else None,
+        )
+        event.listen(session, "after_commit", lambda _: self.cache.ended(ended), once=True)
 
     def tell(
         self,
