@@ -52,17 +52,17 @@ def main() -> None:
     report_times: list[tuple[float, float]] = []
     ends: list[float] = []
     reports, cycles = 0, 0
-    rng = random.Random(args.seed)
     started, wall = time.perf_counter(), time.time()
     deadline = started + args.seconds
     while time.perf_counter() < deadline:
         at, began = time.time(), time.perf_counter()
         trial = study.ask()
         suggest_params(trial, space)
+        curve = random.Random(trial.number)
         asks.append((at, time.perf_counter() - began))
         value = 0.0
         for step in range(1, EPOCHS + 1):
-            value = 0.5 + 0.4 * rng.random() * step / EPOCHS
+            value = 0.5 + 0.4 * curve.random() * step / EPOCHS
             at, began = time.time(), time.perf_counter()
             trial.report(value, step)
             prune = trial.should_prune()

@@ -1,15 +1,17 @@
 """Claiming work: a worker's running lease again, else a retrain job, else a new trial.
 
 A claim picks the runnable study of highest priority, then age, with a free parallel slot
-and budget left; locks it (PostgreSQL: `FOR UPDATE`); asks Optuna for the next trial (a
-re-queued one first); and records the trial and a lease. On SQLite nothing is written
-before Optuna's ask, so our writes and Optuna's never interleave.
+and budget left; asks Optuna for the next trial (a re-queued one first); locks the study
+(PostgreSQL: `FOR UPDATE`) and records the trial and a lease. On PostgreSQL the ask comes
+before the lock, so concurrent claims do not queue behind each other's samplers; on SQLite
+it comes after (one process, writes serialized), and nothing of ours is written before it.
 """
 
 from __future__ import annotations
 
 import logging
 
+from optuna.trial import TrialState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +21,8 @@ from service.fleet import record_contact
 from service.jobs import claim_job
 from service.leases import check_token, db_time, live_trial_leases, open_lease, worker_lease
 from service.locking import lock_study
-from service.prefetch import pop_ready
+from service.optuna_bridge import AskedTrial
+from service.prefetch import pop_ready, record_ready
 from service.schemas.work import Assignment, ClaimRequest
 from service.tables import StudyRow, TrialRow
 
@@ -83,27 +86,60 @@ def _claim_trial(
     for candidate in candidates:
         if not _has_room(candidate, running.get(candidate.study_id, 0)):
             continue
+        asked = _ask_ahead(ctx, candidate)
         study = lock_study(ctx, session, candidate.study_id)
         live = live_trial_leases(session, [study.study_id], now).get(study.study_id, 0)
         if study.state != "running" or not _has_room(study, live):
+            if asked is not None:
+                _keep_or_return(ctx, session, study, asked, now)
             continue
-        ready = pop_ready(session, study)
+        ready = pop_ready(session, study) if asked is None else None
         if ready is not None:
             ctx.prefetch_wanted.set()
             return _lease_trial(ctx, session, study, ready, request.worker_id, now, token_id)
-        return _start_trial(ctx, session, study, request.worker_id, now, token_id)
+        if asked is None:
+            asked = ctx.optuna.ask(study.optuna_name, study.spec)
+        return _start_trial(ctx, session, study, asked, request.worker_id, now, token_id)
     return None
+
+
+def _ask_ahead(ctx: Context, candidate: StudyRow) -> AskedTrial | None:
+    """On PostgreSQL, ask Optuna before locking the study, so that concurrent claims run
+    their samplers side by side and hold the lock only to record the trial; not when a
+    trial is ready anyway, nor within `max_parallel` trials of the budget's end (where a
+    trial asked too many would be given back)."""
+    if not ctx.is_postgres or candidate.trials_ready > 0:
+        return None
+    if candidate.max_trials - candidate.trials_used <= candidate.max_parallel:
+        return None
+    return ctx.optuna.ask(candidate.optuna_name, candidate.spec)
+
+
+def _keep_or_return(
+    ctx: Context, session: Session, study: StudyRow, asked: AskedTrial, now: float
+) -> None:
+    """A trial asked ahead for a study that has no room after all: ready for the next claim
+    while the study has budget (a re-queued trial always has), else failed in Optuna."""
+    queued = session.get(TrialRow, asked.trial_id)
+    budget_left = study.trials_used < study.max_trials
+    if (queued is not None and queued.state == "queued") or (
+        budget_left and study.state in ("running", "paused")
+    ):
+        record_ready(session, study, asked, now)
+        return
+    log.info("trial %s asked for study %s is given back", asked.number, study.study_id)
+    ctx.optuna.tell(study.optuna_name, study.spec, asked.number, TrialState.FAIL)
 
 
 def _start_trial(
     ctx: Context,
     session: Session,
     study: StudyRow,
+    asked: AskedTrial,
     worker_id: str,
     now: float,
     token_id: int | None,
 ) -> Assignment:
-    asked = ctx.optuna.ask(study.optuna_name, study.spec)
     trial = session.get(TrialRow, asked.trial_id)
     if trial is not None and trial.state == "queued":
         study.trials_queued = max(0, study.trials_queued - 1)

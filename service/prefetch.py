@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from service.context import Context
 from service.leases import db_time
 from service.locking import lock_study
+from service.optuna_bridge import AskedTrial
 from service.tables import StudyRow, TrialRow
 
-__all__ = ["pop_ready", "refill", "release_ready", "run_prefetcher"]
+__all__ = ["pop_ready", "record_ready", "refill", "release_ready", "run_prefetcher"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,12 @@ def _refill_study(ctx: Context, study_id: int, depth: int) -> int:
 
 
 def _ask_ready(ctx: Context, session: Session, study: StudyRow, now: float) -> None:
-    asked = ctx.optuna.ask(study.optuna_name, study.spec)
+    record_ready(session, study, ctx.optuna.ask(study.optuna_name, study.spec), now)
+
+
+def record_ready(session: Session, study: StudyRow, asked: AskedTrial, now: float) -> None:
+    """Keep a trial asked from Optuna as ready for the next claim (the study row is locked);
+    a re-queued trial it popped moves from queued to ready."""
     trial = session.get(TrialRow, asked.trial_id)
     if trial is not None and trial.state == "queued":
         study.trials_queued = max(0, study.trials_queued - 1)

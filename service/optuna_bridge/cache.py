@@ -43,7 +43,7 @@ from service.optuna_bridge.records import create_running_trial, first_distributi
 
 __all__ = ["EndedTrial", "TrialCache"]
 
-DEFAULT_STALENESS = 0.5
+DEFAULT_STALENESS = 1.0
 LISTABLE = (tuple, list, set, frozenset)
 
 

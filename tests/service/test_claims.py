@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+from fastapi import FastAPI
+from optuna.trial import TrialState
+
 from hpsearch import Client
+from service.claims import _keep_or_return
+from service.leases import db_time
+from service.optuna_bridge import AskedTrial
+from service.tables import StudyRow, TrialRow
 from tests.support.simulated_workers import SimulatedWorker
 from tests.support.specs import spec
 
@@ -116,3 +124,47 @@ def test_a_study_kept_from_the_fleet_goes_only_to_claims_that_name_it(client: Cl
     assert client.claim("fleet-worker") is None
     work = client.claim("tuner", study_id=study.study_id)
     assert work is not None and work.study_id == study.study_id
+
+
+def _asked_ahead(app: FastAPI, study_id: int, budget_left: bool) -> tuple[AskedTrial, str]:
+    """A trial asked from Optuna for a study that, once locked, has no room: what becomes
+    of it (the race of two claims asking ahead on PostgreSQL, played out by hand)."""
+    ctx = app.state.ctx
+    with ctx.transaction() as session:
+        study = session.get_one(StudyRow, study_id)
+        asked = ctx.optuna.ask(study.optuna_name, study.spec)
+        if not budget_left:
+            study.max_trials = study.trials_used
+        _keep_or_return(ctx, session, study, asked, db_time(session))
+        row = session.get(TrialRow, asked.trial_id)
+        return asked, "no row" if row is None else row.state
+
+
+def test_a_trial_asked_ahead_without_room_waits_ready_for_the_next_claim(
+    client: Client, app: FastAPI
+) -> None:
+    study = client.create_study(spec(max_trials=5, max_parallel=1))
+    asked, state = _asked_ahead(app, study.study_id, budget_left=True)
+    assert state == "ready"
+    work = client.claim("w")
+    assert work is not None and work.trial_id == asked.trial_id and work.params == asked.params
+
+
+# Only PostgreSQL claims ask ahead; on SQLite a write of ours before Optuna's would block it.
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_trial_asked_ahead_past_the_budget_is_given_back_to_optuna(
+    client: Client, app: FastAPI
+) -> None:
+    study = client.create_study(spec(max_trials=5))
+    asked, state = _asked_ahead(app, study.study_id, budget_left=False)
+    assert state == "no row"
+    name = client.get_study(study).spec["name"]
+    ctx = app.state.ctx
+    with ctx.sessions() as session:
+        optuna_name = session.get_one(StudyRow, study.study_id).optuna_name
+    (trial,) = ctx.optuna.storage.get_all_trials(
+        ctx.optuna.storage.get_study_id_from_name(optuna_name)
+    )
+    assert trial._trial_id == asked.trial_id and trial.state == TrialState.FAIL
+    assert name == "digits-cnn" and client.claim("w") is None
