@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import optuna
 import yaml
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 
 from bench.controller_process import ROOT, running_controller
 from bench.prefill import prefill
@@ -45,7 +45,8 @@ CONTROLLER_ENV = {
     "HPSEARCH_CLAIM_RATE": "1000000",
     "HPSEARCH_REPORT_RATE": "1000000",
     "HPSEARCH_LEASE_SECONDS": "120",
-    "HPSEARCH_DB_POOL_SIZE": "20",
+    "HPSEARCH_DB_POOL_SIZE": "10",
+    "HPSEARCH_DB_MAX_OVERFLOW": "5",
 }
 RUN_FACTOR = 1.5  # each process runs this many windows after its first cycle
 
@@ -152,8 +153,23 @@ def run_hpsearch(workers: int, sampler: str, filled: int, seconds: float, folder
         return Run(_wait_all(processes, outputs), "claim")
 
 
+def check_connections(url: str, workers: int) -> None:
+    """N Optuna processes hold up to 2N connections: refuse to start what cannot connect."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        allowed = int(connection.execute(text("SHOW max_connections")).scalar_one())
+    engine.dispose()
+    if allowed < 2 * workers + 20:
+        sys.exit(
+            f"{workers} Optuna processes need up to {2 * workers} connections and this "
+            f"PostgreSQL allows {allowed}: ALTER SYSTEM SET max_connections = "
+            f"{2 * workers + 100}, then restart it"
+        )
+
+
 def run_optuna(workers: int, sampler: str, filled: int, seconds: float, folder: Path) -> Run:
     with fresh_postgres_database() as url:
+        check_connections(url, workers)
         study = optuna.create_study(study_name="bench", storage=url, direction="maximize")
         engine = create_engine(url)
         prefill(engine, study._study_id, load_spec(CANONICAL), filled)

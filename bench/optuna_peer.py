@@ -41,7 +41,10 @@ def main() -> None:
     args = parser.parse_args()
     space = load_spec(CANONICAL).space
     assert ranges(space)
-    storage = optuna.storages.RDBStorage(args.url, engine_kwargs={"pool_pre_ping": True})
+    # At most two connections per process (Optuna nests a session at times).
+    storage = optuna.storages.RDBStorage(
+        args.url, engine_kwargs={"pool_pre_ping": True, "pool_size": 2, "max_overflow": 0}
+    )
     study = optuna.load_study(
         study_name=args.study,
         storage=storage,

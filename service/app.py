@@ -10,10 +10,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import func, select
 
@@ -32,7 +31,7 @@ from service.reaper import run_reaper
 from service.routes import dashboard, retrain, studies, system, tokens, work
 from service.settings import Settings
 from service.tables import TrialRow
-from service.telemetry import Telemetry, TrialStates
+from service.telemetry import RequestTimer, Telemetry, TrialStates
 
 __all__ = ["create_app"]
 
@@ -108,17 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _add_middleware(app: FastAPI, settings: Settings, ctx: Context) -> None:
-    @app.middleware("http")
-    async def timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        ctx.telemetry.latency.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestTimer, telemetry=ctx.telemetry)
     app.add_middleware(
         BodyLimit, default_limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )

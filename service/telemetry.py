@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["Telemetry", "TrialStates"]
+__all__ = ["RequestTimer", "Telemetry", "TrialStates"]
 
 
 class Telemetry:
@@ -54,3 +56,24 @@ class TrialStates:
 
     def describe(self) -> list[GaugeMetricFamily]:
         return []
+
+
+class RequestTimer:
+    """Times every HTTP request by method and route template (a plain ASGI middleware:
+    Starlette's `BaseHTTPMiddleware` costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app = app
+        self.telemetry = telemetry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self.telemetry.latency.labels(scope["method"], path).observe(elapsed)

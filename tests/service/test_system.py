@@ -26,6 +26,8 @@ def test_metrics_count_claims_reports_and_trials(client: Client, http: TestClien
     assert 'hpsearch_reports_total{prune="false"} 4.0' in text
     assert 'hpsearch_trials{state="completed"} 2.0' in text
     assert "hpsearch_request_seconds_bucket" in text
+    # Labelled by the route's template, not the path with its ids.
+    assert 'route="/api/v1/work/{work_id}/report"' in text and 'route="/api/v1/work/1/' not in text
 
 
 def test_the_fleet_shows_each_workers_current_trial(client: Client) -> None:
