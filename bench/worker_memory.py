@@ -1,22 +1,25 @@
-"""Worker memory over many trials: one worker runs N digits trials (a different model each
-time); its resident memory is printed at trials 1, N/2 and N. The peer is the same worker's
-first trial: the figure is the ratio RSS(N) / RSS(1), target 1.10 at most.
+"""Worker memory over many trials, through the real `hpsearch worker --cpu` (supervisor and
+one slot process): N digits trials, a different model each time. The slot process's resident
+memory is sampled twice a second; the figures are its RSS after the first trial (the peer),
+its peak over the whole run, and its RSS when the last trial finished. Run once with
+`--recycle-after 0` (one long-lived process) and once with the default recycling period.
 
-    python -m bench.worker_memory [--trials 100] [--epochs 2]
+    python -m bench.worker_memory [--trials 100] [--epochs 2] [--recycle-after 0,10]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from bench.controller_process import rss_mib, running_controller
+from bench.controller_process import ROOT, rss_mib, running_controller
 from hpsearch import Client
-from workers.loop import Worker, WorkerOptions
 
 SPACE = {
     "conv_blocks": {"type": "int", "low": 1, "high": 2},
@@ -26,18 +29,25 @@ SPACE = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=2)
-    args = parser.parse_args()
-    checkpoints = sorted({1, args.trials // 2, args.trials})
+def slot_rss(supervisor: int) -> float:
+    """Resident memory of the supervisor's children (its slot processes), from /proc."""
+    total = 0.0
+    try:
+        pids = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+        for pid in pids:
+            total += rss_mib(int(pid))
+    except (OSError, StopIteration):
+        pass  # a slot that is being recycled
+    return total
+
+
+def one_run(trials: int, epochs: int, recycle_after: int) -> dict[str, float]:
     with (
         tempfile.TemporaryDirectory() as folder,
         running_controller(Path(folder), f"sqlite:///{folder}/bench.db") as url,
         Client(url) as client,
     ):
-        client.create_study(
+        study = client.create_study(
             {
                 "name": "memory",
                 "dataset": "digits",
@@ -46,21 +56,51 @@ def main() -> None:
                 "objective": {"metric": "val_accuracy"},
                 "pruner": "none",
                 "sampler": "random",
-                "max_trials": args.trials,
+                "max_trials": trials,
                 "max_parallel": 1,
-                "training": {"epochs": args.epochs, "batch_size": 128},
+                "training": {"epochs": epochs, "batch_size": 128},
             }
         )
-        worker = Worker(client, WorkerOptions(worker_id="bench-memory", max_trials=1, idle_exit=0))
-        readings: dict[int, float] = {}
-        for trial in range(1, args.trials + 1):
-            worker.finished = 0
-            worker.run()
-            if trial in checkpoints:
-                readings[trial] = rss_mib()
-                print(f"trial {trial:4d}: worker RSS {readings[trial]:.0f} MiB", flush=True)
-    first, last = readings[checkpoints[0]], readings[checkpoints[-1]]
-    print(f"RSS ratio trial {args.trials} / trial 1: {last / first:.3f} (target <= 1.10)")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "hpsearch", "worker", "--controller", url, "--cpu",
+             "--name", "mem", "--idle-exit", "5", "--recycle-after", str(recycle_after),
+             "--log-level", "warning"],
+            env={**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""},
+        )  # fmt: skip
+        first = peak = last = 0.0
+        started = time.monotonic()
+        try:
+            done = 0
+            while done < trials and worker.poll() is None:
+                rss = slot_rss(worker.pid)
+                peak = max(peak, rss)
+                now = client.get_study(study.study_id).finished
+                if now >= 1 and not first:
+                    first = rss
+                if now > done:
+                    done, last = now, rss
+                time.sleep(0.5)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=120)
+        return {"first": first, "peak": peak, "last": last, "seconds": time.monotonic() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--recycle-after", default="0,10", help="periods to run, 0 = never")
+    args = parser.parse_args()
+    print(f"{args.trials} digits trials x {args.epochs} epochs, one CPU slot")
+    print(f"{'recycle after':>13} {'RSS trial 1':>12} {'peak':>8} {'at the end':>11} "
+          f"{'peak / trial 1':>15} {'wall':>7}")  # fmt: skip
+    for period in (int(p) for p in args.recycle_after.split(",")):
+        r = one_run(args.trials, args.epochs, period)
+        label = "never" if period == 0 else str(period)
+        print(f"{label:>13} {r['first']:>8.0f} MiB {r['peak']:>4.0f} MiB {r['last']:>7.0f} MiB "
+              f"{r['peak'] / r['first']:>15.3f} {r['seconds']:>6.0f}s", flush=True)  # fmt: skip
+    print("target: peak / trial 1 <= 1.10")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ batch and hands it back to the queue at once.
 
 from __future__ import annotations
 
-import gc
 import logging
 import random
 import threading
@@ -114,8 +113,7 @@ class Worker:
         except LeaseLost as exc:
             log.warning("work %s dropped: %s", assignment.work_id, exc)
         finally:
-            keras.backend.clear_session()
-            gc.collect()
+            keras.backend.clear_session()  # collects garbage too
 
     def _run(self, assignment: Assignment, reporter: Reporter, flags: TrialFlags) -> TrialResult:
         try:

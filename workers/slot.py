@@ -15,7 +15,9 @@ import sys
 import threading
 from types import FrameType
 
-__all__ = ["main"]
+from workers.supervisor import RECYCLE_EXIT
+
+__all__ = ["main", "recycled"]
 
 log = logging.getLogger("workers.slot")
 
@@ -26,6 +28,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", required=True)
     parser.add_argument("--max-trials", type=int, default=None)
     parser.add_argument("--idle-exit", type=float, default=None)
+    parser.add_argument(
+        "--recycle-after",
+        type=int,
+        default=None,
+        help=f"exit with {RECYCLE_EXIT} after this many pieces of work",
+    )
     parser.add_argument("--cpu-threads", type=int, default=None)
     parser.add_argument("--kinds", default="trial,retrain")
     parser.add_argument("--log-level", default="INFO")
@@ -59,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_id=args.name,
         device=describe_device(),
         hostname=socket.gethostname(),
-        max_trials=args.max_trials,
+        max_trials=_share(args.max_trials, args.recycle_after),
         idle_exit=args.idle_exit,
         kinds=tuple(k for k in args.kinds.split(",") if k),
     )
@@ -67,7 +75,24 @@ def main(argv: list[str] | None = None) -> int:
     with Client(args.controller, os.environ.get("HPSEARCH_TOKEN")) as client:
         done = Worker(client, options, shutdown).run()
     log.info("slot %s finished %d pieces of work", args.name, done)
+    if recycled(done, args.max_trials, args.recycle_after) and not shutdown.is_set():
+        return RECYCLE_EXIT
     return 0
+
+
+def _share(max_trials: int | None, recycle_after: int | None) -> int | None:
+    """How much work this process takes on: its slot's remaining budget, at most one
+    recycling period."""
+    if recycle_after is None:
+        return max_trials
+    return recycle_after if max_trials is None else min(max_trials, recycle_after)
+
+
+def recycled(done: int, max_trials: int | None, recycle_after: int | None) -> bool:
+    """Whether the process stopped because its recycling period is over, with work left."""
+    if recycle_after is None or done < recycle_after:
+        return False
+    return max_trials is None or max_trials > done
 
 
 if __name__ == "__main__":

@@ -1,5 +1,11 @@
 """The supervisor: one slot process per GPU slot (or CPU slot), restarted if it dies, and a
-graceful stop on SIGTERM/SIGINT that lets each slot hand its running work back."""
+graceful stop on SIGTERM/SIGINT that lets each slot hand its running work back.
+
+Slot processes are recycled: after `recycle_after` pieces of work a slot exits with
+`RECYCLE_EXIT` and a fresh process takes its place. TensorFlow keeps each fitted model's
+train-step graph (and the variables it captures) alive after `clear_session()`, so a
+long-lived process grows with every trial; a fresh one starts from the bare footprint.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +22,10 @@ from types import FrameType
 
 from workers.pinning import gpu_environment
 
-__all__ = ["SlotPlan", "Supervisor", "plan_slots"]
+__all__ = ["RECYCLE_EXIT", "SlotPlan", "Supervisor", "plan_slots"]
 
 log = logging.getLogger(__name__)
+RECYCLE_EXIT = 75  # EX_TEMPFAIL: "done my share, start me again"
 RESTARTS_PER_WINDOW = 5
 RESTART_WINDOW = 300.0
 
@@ -65,6 +72,8 @@ class _Slot:
     plan: SlotPlan
     process: subprocess.Popen[bytes] | None = None
     done: bool = False
+    finished: int = 0  # pieces of work done by the slot's earlier, recycled processes
+    recycles: int = 0
     starts: deque[float] = field(default_factory=deque)
 
 
@@ -76,18 +85,28 @@ class Supervisor:
         token: str | None,
         extra_args: list[str] | None = None,
         grace: float = 60.0,
+        max_trials: int | None = None,
+        recycle_after: int | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.slots = [_Slot(plan) for plan in plans]
         self.controller = controller
         self.token = token
         self.extra_args = extra_args or []
         self.grace = grace
+        self.max_trials = max_trials
+        self.recycle_after = recycle_after or None
+        self.command = command or [sys.executable, "-m", "workers.slot"]
         self.stopping = threading.Event()
 
     def _start(self, slot: _Slot) -> None:
         plan = slot.plan
-        command = [sys.executable, "-m", "workers.slot", "--controller", self.controller,
-                   "--name", plan.name, *self.extra_args]  # fmt: skip
+        command = [*self.command, "--controller", self.controller, "--name", plan.name,
+                   *self.extra_args]  # fmt: skip
+        if self.max_trials is not None:
+            command += ["--max-trials", str(self.max_trials - slot.finished)]
+        if self.recycle_after is not None:
+            command += ["--recycle-after", str(self.recycle_after)]
         if plan.cpu_threads:
             command += ["--cpu-threads", str(plan.cpu_threads)]
         env = {**os.environ, **plan.env}
@@ -105,6 +124,13 @@ class Supervisor:
         if code == 0:
             slot.done = True
             log.info("slot %s finished", slot.plan.name)
+            return
+        if code == RECYCLE_EXIT and self.recycle_after is not None:
+            slot.finished += self.recycle_after
+            slot.recycles += 1
+            log.info("slot %s recycled after %d pieces of work", slot.plan.name, slot.finished)
+            self._start(slot)
+            slot.starts.pop()  # a recycle is not a crash: it does not count towards giving up
             return
         now = time.monotonic()
         while slot.starts and now - slot.starts[0] > RESTART_WINDOW:

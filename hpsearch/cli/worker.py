@@ -13,7 +13,8 @@ import typer
 
 from hpsearch.cli.output import fail
 
-__all__ = ["detect_gpus", "register"]
+__all__ = ["DEFAULT_RECYCLE_AFTER", "detect_gpus", "register"]
+DEFAULT_RECYCLE_AFTER = 10
 
 
 def detect_gpus() -> list[str]:
@@ -52,6 +53,14 @@ def worker(
     idle_exit: Annotated[
         float | None, typer.Option(min=0, help="Each slot exits after this long without work.")
     ] = None,
+    recycle_after: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Start a fresh slot process after this many pieces of work (0: never). "
+            "TensorFlow keeps a little of every fitted model alive; recycling keeps memory flat.",
+        ),
+    ] = DEFAULT_RECYCLE_AFTER,
     name: Annotated[
         str | None, typer.Option(help="Name prefix of the slots (default: host and pid).")
     ] = None,
@@ -73,13 +82,13 @@ def worker(
     prefix = name or f"{socket.gethostname()}-{os.getpid()}"
     plans = plan_slots(prefix, devices or None, slots_per_gpu, memory_limit_mb)
     extra = ["--log-level", log_level]
-    if max_trials is not None:
-        extra += ["--max-trials", str(max_trials)]
     if idle_exit is not None:
         extra += ["--idle-exit", str(idle_exit)]
     typer.echo(f"{len(plans)} slot(s) on {'GPU ' + ','.join(devices) if devices else 'the CPU'}"
                f", controller {controller}")  # fmt: skip
-    raise typer.Exit(Supervisor(plans, controller, token, extra).run())
+    supervisor = Supervisor(plans, controller, token, extra, max_trials=max_trials,
+                            recycle_after=recycle_after or None)  # fmt: skip
+    raise typer.Exit(supervisor.run())
 
 
 def register(app: typer.Typer) -> None:
