@@ -22,7 +22,7 @@ from workers.failures import NanLoss
 from workers.model_builder import build_model
 from workers.reporting import Reporter
 from workers.signals import TrialFlags
-from workers.trainer import EpochCallback, TrialResult, trial_seed
+from workers.trainer import EpochCallback, TrialResult, build_state_eagerly, trial_seed
 
 __all__ = ["run_retrain", "summarize_seeds"]
 
@@ -85,6 +85,7 @@ def _fit_once(
         assignment.model, assignment.params, dataset.input_shape, dataset.classes, training=training
     )
     callback = EpochCallback(reporter, flags, report_prunes=False)
+    build_state_eagerly(model, x, y)
     model.fit(
         x,
         y,

@@ -3,6 +3,7 @@ No input, however odd, may cause a server error; every 4xx carries a `detail`.""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,8 @@ from tests.conftest import dispose
 from tests.support.specs import spec
 
 ADMIN = "fuzzing-admin-token-0123456789"
-EXAMPLES = 25
+# Per operation; RELIABILITY.md records a deeper run: HPSEARCH_FUZZ_EXAMPLES=300.
+EXAMPLES = int(os.environ.get("HPSEARCH_FUZZ_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
