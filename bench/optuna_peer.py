@@ -63,7 +63,7 @@ def main() -> None:
         suggest_params(trial, space)
         curve = random.Random(trial.number)
         asks.append((at, time.perf_counter() - began))
-        value = 0.0
+        value, state = 0.0, optuna.trial.TrialState.COMPLETE
         for step in range(1, EPOCHS + 1):
             value = 0.5 + 0.4 * curve.random() * step / EPOCHS
             at, began = time.time(), time.perf_counter()
@@ -72,8 +72,11 @@ def main() -> None:
             report_times.append((at, time.perf_counter() - began))
             reports += 1
             if prune:
+                state = optuna.trial.TrialState.PRUNED
                 break
-        study.tell(trial, value)
+        # As `study.optimize` does on TrialPruned: a pruned trial is told PRUNED (its value is
+        # the last intermediate one), so the median pruner compares against completed only.
+        study.tell(trial, None if state == optuna.trial.TrialState.PRUNED else value, state=state)
         cycles += 1
         ends.append(time.time())
         if args.warm and cycles == 1:

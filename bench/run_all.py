@@ -1,7 +1,8 @@
 """`make bench`: every benchmark in turn, printing its figures (BENCHMARKS.md records them).
 
 Run it on an idle machine: the benchmarks time real work and share the CPU with nothing.
-Takes about an hour on 2 cores; `--quick` runs small versions of each in a few minutes.
+Takes about an hour on 2 cores (64 Optuna processes need PostgreSQL's max_connections
+at 148 or more); `--quick` runs small versions of each in a few minutes.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import subprocess
 import sys
 
 FULL = [
-    ["bench.worker_memory", "--trials", "100", "--epochs", "2"],
+    ["bench.controller_vs_optuna", "--workers", "1,16,64", "--samplers", "random,tpe",
+     "--prefill", "0,10000", "--seconds", "10"],
+    ["bench.controller_vs_optuna", "--workers", "16", "--samplers", "random",
+     "--prefill", "50000", "--seconds", "10"],
+    ["bench.worker_memory", "--trials", "100", "--epochs", "2", "--recycle-after", "0,10"],
     ["bench.worker_overhead", "--trials", "10", "--epochs", "10"],
     ["bench.worker_cold_start", "--runs", "3"],
-    ["bench.controller_vs_optuna", "--workers", "1,16,64", "--samplers", "random,tpe",
-     "--prefill", "0,1000,10000,50000", "--seconds", "15"],
     ["bench.controller_memory", "--trials", "10000"],
     ["bench.search_vs_keras_tuner", "--seeds", "0,1,2"],
 ]  # fmt: skip
 QUICK = [
-    ["bench.worker_memory", "--trials", "10", "--epochs", "1"],
+    ["bench.worker_memory", "--trials", "10", "--epochs", "1", "--recycle-after", "0,5"],
     ["bench.worker_overhead", "--trials", "3", "--epochs", "3"],
     ["bench.worker_cold_start", "--runs", "1"],
     ["bench.controller_vs_optuna", "--workers", "4", "--samplers", "random",
