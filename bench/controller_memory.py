@@ -45,7 +45,8 @@ print(len(trials), next(l for l in status if l.startswith("VmRSS")).split()[1])
 def controller_rss(url: str, count: int, folder: Path) -> tuple[float, float]:
     """(RSS after start, RSS after serving) of the controller process, in MiB."""
     with running_controller(folder, url, {"HPSEARCH_CLAIM_RATE": "100000"}) as api:
-        found = subprocess.check_output(["pgrep", "-f", "--", f"--database-url {url}"])
+        port = api.rsplit(":", 1)[1]
+        found = subprocess.check_output(["pgrep", "-f", "--", f"serve --port {port} "])
         pid = int(found.split()[0])
         study_id = httpx.post(f"{api}/api/v1/studies", json=spec_dict("tpe", 4), timeout=60).json()[
             "study_id"
