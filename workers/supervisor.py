@@ -73,7 +73,6 @@ class _Slot:
     process: subprocess.Popen[bytes] | None = None
     done: bool = False
     finished: int = 0  # pieces of work done by the slot's earlier, recycled processes
-    recycles: int = 0
     starts: deque[float] = field(default_factory=deque)
 
 
@@ -99,7 +98,8 @@ class Supervisor:
         self.command = command or [sys.executable, "-m", "workers.slot"]
         self.stopping = threading.Event()
 
-    def _start(self, slot: _Slot) -> None:
+    def _start(self, slot: _Slot, recycle: bool = False) -> None:
+        """Start the slot's process; every start but a recycle counts towards giving up on it."""
         plan = slot.plan
         command = [*self.command, "--controller", self.controller, "--name", plan.name,
                    *self.extra_args]  # fmt: skip
@@ -113,7 +113,8 @@ class Supervisor:
         if self.token:
             env["HPSEARCH_TOKEN"] = self.token
         slot.process = subprocess.Popen(command, env=env)
-        slot.starts.append(time.monotonic())
+        if not recycle:
+            slot.starts.append(time.monotonic())
         log.info("slot %s started (pid %s, GPU %s)", plan.name, slot.process.pid, plan.gpu)
 
     def _tend(self, slot: _Slot) -> None:
@@ -127,10 +128,8 @@ class Supervisor:
             return
         if code == RECYCLE_EXIT and self.recycle_after is not None:
             slot.finished += self.recycle_after
-            slot.recycles += 1
             log.info("slot %s recycled after %d pieces of work", slot.plan.name, slot.finished)
-            self._start(slot)
-            slot.starts.pop()  # a recycle is not a crash: it does not count towards giving up
+            self._start(slot, recycle=True)
             return
         now = time.monotonic()
         while slot.starts and now - slot.starts[0] > RESTART_WINDOW:
