@@ -1,10 +1,13 @@
 """Claiming work: a worker's running lease again, else a retrain job, else a new trial.
 
 A claim picks the runnable study of highest priority, then age, with a free parallel slot
-and budget left; asks Optuna for the next trial (a re-queued one first); locks the study
-(PostgreSQL: `FOR UPDATE`) and records the trial and a lease. On PostgreSQL the ask comes
-before the lock, so concurrent claims do not queue behind each other's samplers; on SQLite
-it comes after (one process, writes serialized), and nothing of ours is written before it.
+and budget left; asks Optuna for the next trial (a re-queued one first); records the trial
+and a lease; and, with the study locked, checks its room again and counts the trial. On
+PostgreSQL the ask comes before the lock, and the trial's row and lease are written before
+it too, so that concurrent claims of one study hold its lock only for the check and the
+count (a claim that finds no room after all is rolled back, and its trial kept ready or
+given back). On SQLite (one process, writes serialized) the ask comes after the lock, and
+nothing of ours is written before it.
 """
 
 from __future__ import annotations
@@ -32,17 +35,33 @@ log = logging.getLogger(__name__)
 MAX_CANDIDATES = 50
 
 
+class _NoRoom(Exception):
+    """A trial asked ahead and written, for a study found without room once locked."""
+
+    def __init__(self, study_id: int, asked: AskedTrial) -> None:
+        super().__init__(study_id)
+        self.study_id, self.asked = study_id, asked
+
+
 def claim_work(ctx: Context, request: ClaimRequest, token_id: int | None) -> Assignment | None:
-    with ctx.serialized(), ctx.transaction() as session:
-        now = db_time(session)
-        held = worker_lease(session, request.worker_id, now)
-        assignment: Assignment | None
-        if held is not None:
-            check_token(held, token_id)
-            assignment = assignment_for(ctx, session, held)
-        else:
-            assignment = _claim_new(ctx, session, request, now, token_id)
-        record_contact(session, request, token_id, now)
+    assignment: Assignment | None
+    try:
+        with ctx.serialized(), ctx.transaction() as session:
+            now = db_time(session)
+            # Before the study's lock on PostgreSQL; on SQLite after Optuna's writes.
+            if ctx.is_postgres:
+                record_contact(session, request, token_id, now)
+            held = worker_lease(session, request.worker_id, now)
+            if held is not None:
+                check_token(held, token_id)
+                assignment = assignment_for(ctx, session, held)
+            else:
+                assignment = _claim_new(ctx, session, request, now, token_id)
+            if not ctx.is_postgres:
+                record_contact(session, request, token_id, now)
+    except _NoRoom as late:
+        _give_back(ctx, late)
+        assignment = None
     ctx.telemetry.claims.labels("work" if assignment else "none").inc()
     return assignment
 
@@ -87,20 +106,51 @@ def _claim_trial(
         if not _has_room(candidate, running.get(candidate.study_id, 0)):
             continue
         asked = _ask_ahead(ctx, candidate)
+        if asked is not None:
+            return _start_asked(ctx, session, candidate, asked, request.worker_id, now, token_id)
         study = lock_study(ctx, session, candidate.study_id)
         live = live_trial_leases(session, [study.study_id], now).get(study.study_id, 0)
         if study.state != "running" or not _has_room(study, live):
-            if asked is not None:
-                _keep_or_return(ctx, session, study, asked, now)
             continue
-        ready = pop_ready(session, study) if asked is None else None
+        ready = pop_ready(session, study)
         if ready is not None:
             ctx.prefetch_wanted.set()
+            study.updated_at = now
             return _lease_trial(ctx, session, study, ready, request.worker_id, now, token_id)
-        if asked is None:
-            asked = ctx.optuna.ask(study.optuna_name, study.spec)
+        asked = ctx.optuna.ask(study.optuna_name, study.spec)
         return _start_trial(ctx, session, study, asked, request.worker_id, now, token_id)
     return None
+
+
+def _start_asked(
+    ctx: Context,
+    session: Session,
+    study: StudyRow,
+    asked: AskedTrial,
+    worker_id: str,
+    now: float,
+    token_id: int | None,
+) -> Assignment:
+    """A trial asked before any lock: its row and lease first, then the study locked, its
+    room checked again (the live leases counted now include this one) and the trial counted."""
+    trial, was_queued = _trial_row(session, study, asked, worker_id, now)
+    assignment = _lease_trial(ctx, session, study, trial, worker_id, now, token_id)
+    study = lock_study(ctx, session, study.study_id)
+    live = live_trial_leases(session, [study.study_id], now).get(study.study_id, 0)
+    if study.state != "running" or not _has_room(study, live - 1):
+        raise _NoRoom(study.study_id, asked)
+    if was_queued:
+        study.trials_queued = max(0, study.trials_queued - 1)
+    study.trials_used += 1
+    study.updated_at = now
+    return assignment
+
+
+def _give_back(ctx: Context, late: _NoRoom) -> None:
+    """After a claim rolled back for want of room: keep its trial ready or give it back."""
+    with ctx.serialized(), ctx.transaction() as session:
+        study = lock_study(ctx, session, late.study_id)
+        _keep_or_return(ctx, session, study, late.asked, db_time(session))
 
 
 def _ask_ahead(ctx: Context, candidate: StudyRow) -> AskedTrial | None:
@@ -140,27 +190,37 @@ def _start_trial(
     now: float,
     token_id: int | None,
 ) -> Assignment:
-    trial = session.get(TrialRow, asked.trial_id)
-    if trial is not None and trial.state == "queued":
+    trial, was_queued = _trial_row(session, study, asked, worker_id, now)
+    if was_queued:
         study.trials_queued = max(0, study.trials_queued - 1)
+    study.trials_used += 1
+    study.updated_at = now
+    return _lease_trial(ctx, session, study, trial, worker_id, now, token_id)
+
+
+def _trial_row(
+    session: Session, study: StudyRow, asked: AskedTrial, worker_id: str, now: float
+) -> tuple[TrialRow, bool]:
+    """The asked trial's row, running: a re-queued trial's (True), else a new one (False)."""
+    trial = None if asked.fresh else session.get(TrialRow, asked.trial_id)
+    if trial is not None and trial.state == "queued":
         trial.params, trial.state = asked.params, "running"
         trial.worker_id, trial.started_at = worker_id, now
-    else:
-        trial = TrialRow(
-            trial_id=asked.trial_id,
-            study_id=study.study_id,
-            trial_number=asked.number,
-            state="running",
-            attempt=1,
-            params=asked.params,
-            worker_id=worker_id,
-            created_at=now,
-            started_at=now,
-        )
-        session.add(trial)
-    session.flush()
-    study.trials_used += 1
-    return _lease_trial(ctx, session, study, trial, worker_id, now, token_id)
+        return trial, True
+    trial = TrialRow(
+        trial_id=asked.trial_id,
+        study_id=study.study_id,
+        trial_number=asked.number,
+        state="running",
+        attempt=1,
+        params=asked.params,
+        worker_id=worker_id,
+        created_at=now,
+        started_at=now,
+    )
+    session.add(trial)
+    session.flush()  # before the lease that refers to it
+    return trial, False
 
 
 def _lease_trial(
@@ -173,7 +233,6 @@ def _lease_trial(
     token_id: int | None,
 ) -> Assignment:
     trial.state, trial.worker_id, trial.started_at = "running", worker_id, now
-    study.updated_at = now
     lease = open_lease(
         session,
         kind="trial",

@@ -15,10 +15,10 @@ from search_spaces import StudySpec
 from service.context import Context
 from service.errors import Conflict, Invalid
 from service.jobs import settle_job
-from service.leases import check_token, db_time, held_lease, lock_lease
+from service.leases import check_held, check_token, db_time, lock_lease
 from service.outcomes import TrialOutcome, settle_trial
 from service.schemas.work import CompleteRequest, CompleteResponse
-from service.tables import JobRow, LeaseRow, StudyRow, TrialRow, json_safe
+from service.tables import JobRow, LeaseRow, StudyRow, json_safe
 
 __all__ = ["complete_work", "objective_values"]
 
@@ -47,7 +47,7 @@ def complete_work(
         check_token(lease, token_id)
         if lease.state == "done" and lease.outcome is not None:
             return _repeat(lease, request.worker_id, body)
-        held_lease(ctx, session, work_id, request.worker_id, now, token_id)
+        check_held(lease, request.worker_id, now, token_id)
         if lease.kind == "retrain":
             response = _finish_job(ctx, session, lease, request, now)
         else:
@@ -79,12 +79,11 @@ def _finish_trial(
             include={"duration_s", "epochs", "best_epoch", "n_params", "device"}
         ),
     )
-    requeued = settle_trial(ctx, session, lease, outcome, now)
-    trial = session.get_one(TrialRow, lease.trial_id)
+    requeued = settle_trial(ctx, session, lease, outcome, now, study=study)
     return CompleteResponse(
         work_id=lease.lease_id,
-        state=trial.state,
-        trial_id=trial.trial_id,
+        state=outcome.state,
+        trial_id=lease.trial_id,
         values=list(values) if values is not None else None,
         requeued_as=requeued,
     )

@@ -20,6 +20,7 @@ from service.tables import LeaseRow
 
 __all__ = [
     "RenewedLease",
+    "check_held",
     "check_token",
     "db_time",
     "held_lease",
@@ -110,6 +111,13 @@ def held_lease(
     """The lease, locked, if `worker_id` holds it and it is live (else 409); work claimed
     with another token is a 404, as if it did not exist."""
     lease = lock_lease(ctx, session, work_id)
+    check_held(lease, worker_id, now, token_id)
+    return lease
+
+
+def check_held(lease: LeaseRow, worker_id: str, now: float, token_id: int | None = None) -> None:
+    """409 unless `worker_id` holds the (locked) lease and it is live; 404 for another token."""
+    work_id = lease.lease_id
     check_token(lease, token_id)
     if lease.worker_id != worker_id:
         raise Conflict(f"work {work_id} is held by another worker, not {worker_id!r}")
@@ -117,7 +125,6 @@ def held_lease(
         raise Conflict(f"work {work_id} is {lease.state}; {worker_id!r} no longer holds it")
     if lease.expires_at <= now:
         raise Conflict(f"the lease on work {work_id} expired; its work is being re-queued")
-    return lease
 
 
 def check_token(lease: LeaseRow, token_id: int | None) -> None:

@@ -23,6 +23,12 @@ def for_update(ctx: Context, statement: Select[T], skip_locked: bool = False) ->
 
 
 def lock_study(ctx: Context, session: Session, study_id: int) -> StudyRow:
-    """The study row, locked and freshly read (another transaction may have changed it)."""
-    statement = for_update(ctx, select(StudyRow).where(StudyRow.study_id == study_id))
+    """The study row, locked and freshly read (another transaction may have changed it).
+
+    On PostgreSQL the lock is `FOR NO KEY UPDATE`: it keeps other writers of the row out but
+    not the inserts of rows that refer to the study (a claim's trial and lease), which
+    `FOR UPDATE` would make wait."""
+    statement = select(StudyRow).where(StudyRow.study_id == study_id)
+    if ctx.is_postgres:
+        statement = statement.with_for_update(key_share=True)
     return session.scalars(statement.execution_options(populate_existing=True)).one()

@@ -49,12 +49,18 @@ def settle_trial(
     outcome: TrialOutcome,
     now: float,
     lease_state: str = "done",
+    study: StudyRow | None = None,
 ) -> int | None:
-    """Record a trial's end; returns the id of the trial its params were re-queued as."""
-    study = lock_study(ctx, session, lease.study_id)
+    """Record a trial's end; returns the id of the trial its params were re-queued as.
+
+    `study`: the lease's study as the caller read it. The study's row is locked only when
+    its counters change (a re-queue) or its budget looks spent, so that completes do not
+    queue behind each other and behind claims on one row."""
     trial = session.get_one(TrialRow, lease.trial_id)
     retry = outcome.state == "failed" and outcome.retryable
     retry = retry and trial.attempt <= ctx.settings.retry_budget
+    if study is None or retry:
+        study = lock_study(ctx, session, lease.study_id)
     # The re-queue writes through Optuna's own connection: before any write of ours (SQLite).
     requeued = _requeue(ctx, session, study, trial, now) if retry else None
     ctx.optuna.finish(
@@ -64,7 +70,6 @@ def settle_trial(
     _record(trial, outcome, now, requeued is not None)
     lease.state, lease.ended_at = lease_state, now
     ctx.telemetry.finished.labels(outcome.state).inc()
-    session.flush()
     finish_study_if_spent(ctx, session, study, now)
     return requeued
 
@@ -111,9 +116,12 @@ def _record(trial: TrialRow, outcome: TrialOutcome, now: float, requeued: bool) 
 
 def finish_study_if_spent(ctx: Context, session: Session, study: StudyRow, now: float) -> bool:
     """Mark a running study completed once its budget is spent and nothing runs; queue the
-    retrain its spec asks for."""
-    waiting = study.trials_queued or study.trials_ready
-    if study.state != "running" or study.trials_used < study.max_trials or waiting:
+    retrain its spec asks for. The study's row is locked (and read again) once it looks
+    spent: of two trials ending at once, the second to take the lock sees the first's end."""
+    if not _looks_spent(study):
+        return False
+    study = lock_study(ctx, session, study.study_id)
+    if not _looks_spent(study):
         return False
     running = session.scalar(
         select(func.count())
@@ -128,3 +136,8 @@ def finish_study_if_spent(ctx: Context, session: Session, study: StudyRow, now: 
     if study.spec.get("retrain") is not None and best is not None:
         queue_retrain(session, study, best, now)
     return True
+
+
+def _looks_spent(study: StudyRow) -> bool:
+    waiting = study.trials_queued or study.trials_ready
+    return study.state == "running" and study.trials_used >= study.max_trials and not waiting

@@ -65,7 +65,7 @@ def _ask_ready(ctx: Context, session: Session, study: StudyRow, now: float) -> N
 def record_ready(session: Session, study: StudyRow, asked: AskedTrial, now: float) -> None:
     """Keep a trial asked from Optuna as ready for the next claim (the study row is locked);
     a re-queued trial it popped moves from queued to ready."""
-    trial = session.get(TrialRow, asked.trial_id)
+    trial = None if asked.fresh else session.get(TrialRow, asked.trial_id)
     if trial is not None and trial.state == "queued":
         study.trials_queued = max(0, study.trials_queued - 1)
         trial.state, trial.params = "ready", asked.params

@@ -139,11 +139,12 @@ class TrialCache(_CachedStorage):
             self.changed(trial.study_id)
 
     @contextlib.contextmanager
-    def asking(self) -> Iterator[None]:
-        """An ask and its suggestions: the new trial's params are written at the end."""
+    def asking(self) -> Iterator[Container[int]]:
+        """An ask and its suggestions: the new trial's params are written at the end. Yields
+        the ids of the trials created inside (not a waiting trial the ask popped)."""
         self._local.params = {}
         try:
-            yield
+            yield self._local.params.keys()
             for trial_id, params in self._local.params.items():
                 self._write_params(trial_id, params)
         finally:

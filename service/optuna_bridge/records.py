@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from optuna.distributions import BaseDistribution, distribution_to_json
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._rdb.models import (
     StudyModel,
     TrialIntermediateValueModel,
@@ -132,35 +131,33 @@ def create_running_trial(
     connection: Connection, study_id: int, started: datetime
 ) -> tuple[int, int]:
     """A new running trial, numbered as Optuna numbers them (trials before it in the study,
-    under a lock on the study's row); returns (trial_id, number). `started` is local time."""
+    under a lock on the study's row), in one insert; returns (trial_id, number). `started`
+    is local time."""
     lock = select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == study_id)
     if connection.dialect.name == "postgresql":
         lock = lock.with_for_update()
     connection.execute(lock).one()
     utc = started.astimezone(UTC).replace(tzinfo=None)
-    trial_id = connection.execute(
+    # With the study locked, every trial of the study was inserted (and numbered) before.
+    before = select(func.count(_TRIALS.c.trial_id)).where(_TRIALS.c.study_id == study_id)
+    trial_id, number = connection.execute(
         insert(_TRIALS)
-        .values(number=None, study_id=study_id, state=TrialState.RUNNING, datetime_start=utc)
-        .returning(_TRIALS.c.trial_id)
-    ).scalar_one()
-    number = connection.execute(
-        select(func.count(_TRIALS.c.trial_id)).where(
-            _TRIALS.c.study_id == study_id, _TRIALS.c.trial_id < trial_id
+        .values(
+            number=before.scalar_subquery(),
+            study_id=study_id,
+            state=TrialState.RUNNING,
+            datetime_start=utc,
         )
-    ).scalar_one()
-    connection.execute(update(_TRIALS).where(_TRIALS.c.trial_id == trial_id).values(number=number))
+        .returning(_TRIALS.c.trial_id, _TRIALS.c.number)
+    ).one()
     return int(trial_id), int(number)
 
 
 def insert_params(
     connection: Connection, trial_id: int, params: Sequence[tuple[str, float, BaseDistribution]]
 ) -> None:
-    """A running trial's params (internal representation), in one statement."""
-    state = connection.execute(
-        select(_TRIALS.c.state).where(_TRIALS.c.trial_id == trial_id)
-    ).scalar_one()
-    if state != TrialState.RUNNING:
-        raise UpdateFinishedTrialError(f"trial {trial_id} is {state.name}: no more params")
+    """The params (internal representation) of a trial created in the same ask, in one
+    statement: nothing else ends a trial that young (orphans are failed a lease later)."""
     rows = [
         {"trial_id": trial_id, "param_name": name, "param_value": value,
          "distribution_json": distribution_to_json(distribution)}

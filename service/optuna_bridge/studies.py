@@ -42,6 +42,8 @@ class AskedTrial:
     trial_id: int
     number: int
     params: dict[str, Any]
+    # Created by this ask; False for a waiting (re-queued) trial the ask popped.
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,10 +135,11 @@ class OptunaStudies:
 
     def ask(self, name: str, spec_data: dict[str, Any]) -> AskedTrial:
         handle = self._handle(name, spec_data)
-        with self.cache.asking():
+        with self.cache.asking() as created:
             trial = handle.study.ask()
             params = suggest_params(trial, handle.spec.space)
-        return AskedTrial(trial._trial_id, trial.number, params)
+            fresh = trial._trial_id in created
+        return AskedTrial(trial._trial_id, trial.number, params, fresh)
 
     def reads_rungs(self, name: str, spec_data: dict[str, Any]) -> bool:
         """Whether the study's pruner keeps state in trials' system attributes (successive

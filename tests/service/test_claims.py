@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from optuna.trial import TrialState
+from sqlalchemy import text
 
 from hpsearch import Client
 from service.claims import _keep_or_return
-from service.leases import db_time
+from service.leases import db_time, live_trial_leases
 from service.optuna_bridge import AskedTrial
 from service.tables import StudyRow, TrialRow
 from tests.support.simulated_workers import SimulatedWorker
@@ -168,3 +169,39 @@ def test_a_trial_asked_ahead_past_the_budget_is_given_back_to_optuna(
     )
     assert trial._trial_id == asked.trial_id and trial.state == TrialState.FAIL
     assert name == "digits-cnn" and client.claim("w") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_claim_that_finds_no_room_once_locked_rolls_back_and_keeps_its_trial_ready(
+    client: Client, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the trial and lease are written before the study is locked; when the
+    locked count shows the study full after all (another claim got in first), nothing of
+    the claim stays but its asked trial, waiting ready for the next claim."""
+    import service.claims
+
+    study = client.create_study(spec(max_trials=10, max_parallel=2))
+    counts = live_trial_leases
+    calls: list[int] = []
+
+    def full_once_locked(session, study_ids, now):  # type: ignore[no-untyped-def]
+        calls.append(len(calls))
+        live = counts(session, study_ids, now)
+        # The second count is the one under the lock: report the study full.
+        return {s: 2 + live.get(s, 0) for s in study_ids} if len(calls) == 2 else live
+
+    monkeypatch.setattr(service.claims, "live_trial_leases", full_once_locked)
+    assert client.claim("late") is None
+    monkeypatch.setattr(service.claims, "live_trial_leases", counts)
+    ctx = app.state.ctx
+    with ctx.sessions() as session:
+        row = session.get_one(StudyRow, study.study_id)
+        trials = session.query(TrialRow).filter_by(study_id=study.study_id).all()
+        leases = session.execute(text("SELECT count(*) FROM hps_leases")).scalar_one()
+    assert (row.trials_used, row.trials_ready) == (1, 1)
+    assert [t.state for t in trials] == ["ready"] and leases == 0
+    work = client.claim("next")
+    assert work is not None and work.trial_id == trials[0].trial_id
+    assert work.params == trials[0].params
+    assert client.get_study(study).counts.get("running") == 1
