@@ -10,8 +10,11 @@ most every `max_staleness` seconds, which bounds how late it sees the writes of 
 controller processes on the same database. Intermediate values and system attributes of
 running trials may be that much late; the pruner reads the reporting trial itself fresh.
 
-The sorted trial list a sampler or pruner asks for is kept between reads, so a study of
-50,000 trials is not sorted again on every request.
+The cache also keeps each study's trials by state, each state with a version that moves
+when a trial enters or leaves it, and the sorted list a sampler or pruner asks for (say,
+the completed trials) between requests: the list is rebuilt only when one of its states
+changed, so that the claims and reports of a study of 50,000 trials neither filter nor sort
+them all again (a claim changes the running trials, not the completed ones).
 
 Inside `asking()` (an ask and its suggestions), a new trial is written in one short
 transaction of plain statements, the `Trial` reads it back from the cache instead of the
@@ -25,7 +28,7 @@ import contextlib
 import copy
 import threading
 import time
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,8 +67,10 @@ class TrialCache(_CachedStorage):
         super().__init__(backend)
         self.max_staleness = max_staleness
         self._read_at: dict[int, float] = {}
-        self._versions: dict[int, int] = {}
-        self._sorted: dict[tuple[int, tuple[int, ...] | None], tuple[int, list[FrozenTrial]]] = {}
+        # Per study: its trials by state (number -> trial), and a version per state.
+        self._by_state: dict[int, dict[TrialState, dict[int, FrozenTrial]]] = {}
+        self._versions: dict[tuple[int, TrialState], int] = {}
+        self._sorted: dict[_ListKey, tuple[tuple[int, ...], list[FrozenTrial]]] = {}
         self._freshness = threading.Lock()
         # Per thread, inside `asking()`: params waiting per trial, the trial just created.
         self._local = threading.local()
@@ -85,8 +90,26 @@ class TrialCache(_CachedStorage):
         super()._read_trials_from_remote_storage(study_id)
 
     def _add_trials_to_cache(self, study_id: int, trials: list[FrozenTrial]) -> None:
+        """(Called with the lock held.) Also files each trial under its state."""
+        known = self._studies[study_id].trials
+        buckets = self._by_state.setdefault(study_id, {})
+        for trial in trials:
+            previous = known.get(trial.number)
+            if previous is not None:
+                buckets.get(previous.state, {}).pop(trial.number, None)
+                self._bump(study_id, previous.state)
+            buckets.setdefault(trial.state, {})[trial.number] = trial
+            self._bump(study_id, trial.state)
         super()._add_trials_to_cache(study_id, trials)
-        self._versions[study_id] = self._versions.get(study_id, 0) + 1
+
+    def state_version(self, study_id: int, state: TrialState) -> int:
+        """Moves whenever a trial of the study enters or leaves `state` in this cache."""
+        with self._lock:
+            return self._versions.get((study_id, state), 0)
+
+    def _bump(self, study_id: int, state: TrialState) -> None:
+        key = (study_id, state)
+        self._versions[key] = self._versions.get(key, 0) + 1
 
     def get_all_trials(
         self,
@@ -99,13 +122,13 @@ class TrialCache(_CachedStorage):
         key = _states_key(states)
         self._read_trials_from_remote_storage(study_id)
         with self._lock:
-            version = self._versions.get(study_id, 0)
+            wanted = list(TrialState) if key is None else [TrialState(v) for v in key]
+            versions = tuple(self._versions.get((study_id, state), 0) for state in wanted)
             cached = self._sorted.get((study_id, key))
-            if cached is None or cached[0] != version:
-                trials: Iterable[FrozenTrial] = self._studies[study_id].trials.values()
-                if key is not None:
-                    trials = [t for t in trials if t.state.value in key]
-                cached = (version, sorted(trials, key=lambda t: t.number))
+            if cached is None or cached[0] != versions:
+                buckets = self._by_state.get(study_id, {})
+                trials = [t for state in wanted for t in buckets.get(state, {}).values()]
+                cached = (versions, sorted(trials, key=lambda t: t.number))
                 self._sorted[(study_id, key)] = cached
             return list(cached[1])
 
@@ -234,7 +257,13 @@ class TrialCache(_CachedStorage):
         with self._lock:
             for key in [k for k in self._sorted if k[0] == study_id]:
                 del self._sorted[key]
+            self._by_state.pop(study_id, None)
+            for version in [k for k in self._versions if k[0] == study_id]:
+                del self._versions[version]
         self.changed(study_id)
+
+
+_ListKey = tuple[int, tuple[int, ...] | None]
 
 
 def _states_key(states: Container[TrialState] | None) -> tuple[int, ...] | None:

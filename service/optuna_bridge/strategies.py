@@ -13,6 +13,7 @@ from optuna.samplers import BaseSampler
 from search_spaces import SpecError, StudySpec
 from search_spaces.space import ranges
 from search_spaces.spec import PrunerSpec, SamplerSpec
+from service.optuna_bridge.percentile import KeptMedianPruner
 
 __all__ = ["check_strategies", "make_pruner", "make_sampler"]
 
@@ -27,7 +28,7 @@ _SAMPLERS: dict[str, type[BaseSampler]] = {
 }
 _PRUNERS: dict[str, Callable[..., BasePruner]] = {
     "none": optuna.pruners.NopPruner,
-    "median": optuna.pruners.MedianPruner,
+    "median": KeptMedianPruner,
     "asha": optuna.pruners.SuccessiveHalvingPruner,
     "hyperband": optuna.pruners.HyperbandPruner,
 }

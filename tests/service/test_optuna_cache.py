@@ -113,3 +113,45 @@ def test_another_processes_write_reaches_the_cache_within_its_staleness(
     assert len(cached.get_trials()) == 1  # not re-read within the staleness bound
     cache.max_staleness = 0.0
     assert [t.value for t in cached.get_trials()] == [mine.value, 0.1]
+
+
+def test_the_cached_lists_by_state_follow_trials_from_state_to_state(
+    client: Client, app: FastAPI, settings: Settings
+) -> None:
+    """The per-state lists agree with a filter of a fresh load after every change, and a
+    list is rebuilt only when one of its states changed."""
+    study = client.create_study(spec(sampler="random", pruner="none", max_trials=12))
+    worker = SimulatedWorker(client, "w")
+    cache = app.state.ctx.optuna.cache
+    optuna_id = _cached(app, study.study_id)._study_id
+    groups = [
+        None,
+        (TrialState.COMPLETE,),
+        (TrialState.RUNNING,),
+        (TrialState.COMPLETE, TrialState.FAIL),
+    ]
+
+    def agree() -> None:
+        cache.changed(optuna_id)  # read what changed now, not a second later
+        fresh = _fresh(settings, app, study.study_id)
+        for states in groups:
+            ours = cache.get_all_trials(optuna_id, deepcopy=False, states=states)
+            theirs = fresh.get_trials(deepcopy=False, states=states)
+            assert [_view(t) for t in ours] == [_view(t) for t in theirs], states
+
+    for _ in range(3):
+        worker.run_one(epochs=2)
+        agree()
+    held = client.claim("w")
+    assert held is not None
+    agree()
+    completed = cache.get_all_trials(optuna_id, deepcopy=False, states=(TrialState.COMPLETE,))
+    other = client.claim("w2")  # a new running trial: the completed list stays as it was
+    assert other is not None
+    again = cache.get_all_trials(optuna_id, deepcopy=False, states=(TrialState.COMPLETE,))
+    assert len(again) == 3 and all(a is b for a, b in zip(again, completed, strict=True))
+    client.complete(held.work_id, "w", "failed", reason="crash: boom", retryable=False)
+    agree()
+    client.complete(other.work_id, "w2", "completed", metrics={"val_accuracy": 0.5})
+    agree()
+    assert len(cache.get_all_trials(optuna_id, deepcopy=False, states=(TrialState.COMPLETE,))) == 4

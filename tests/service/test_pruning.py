@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import math
+import random
+from pathlib import Path
+
+import optuna
 import pytest
+from optuna.pruners import MedianPruner
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState, create_trial
 
 from hpsearch import Client
 from hpsearch.objects import Assignment
+from service.optuna_bridge.cache import TrialCache
+from service.optuna_bridge.percentile import KeptMedianPruner
 from tests.support.simulated_workers import SimulatedWorker
 from tests.support.specs import spec
 
@@ -44,3 +54,31 @@ def test_running_trials_of_a_stopped_study_are_told_to_prune(client: Client) -> 
     assert answer.prune is True and answer.reason == "study stopped"
     assert client.heartbeat(work.work_id, "w").stop is True
     assert client.claim("other") is None
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_the_kept_median_pruner_answers_as_optunas_median_pruner(
+    tmp_path: Path, direction: str
+) -> None:
+    """Reports at random steps, with trials completing in between (which must move the
+    kept median): every answer is Optuna's MedianPruner's on the same study."""
+    storage = TrialCache(RDBStorage(f"sqlite:///{tmp_path / 'o.db'}"))
+    study = optuna.create_study(storage=storage, direction=direction)
+    options = {"n_startup_trials": 3, "n_warmup_steps": 1, "n_min_trials": 2}
+    ours, theirs = KeptMedianPruner(**options), MedianPruner(**options)
+    rng = random.Random(7)
+    answers = []
+    for round_ in range(60):
+        if round_ % 3 == 0:  # a trial completes, with a curve of 1 to 5 steps
+            curve = {s: rng.random() for s in range(1, rng.randint(1, 5) + 1)}
+            study.add_trial(create_trial(value=rng.random(), intermediate_values=curve))
+        for _ in range(4):
+            steps = rng.randint(1, 5)
+            curve = {s: rng.random() for s in range(1, steps + 1)}
+            if rng.random() < 0.1:
+                curve[steps] = math.nan
+            running = create_trial(state=TrialState.RUNNING, intermediate_values=curve)
+            answer = ours.prune(study, running)
+            assert answer == theirs.prune(study, running), (round_, curve)
+            answers.append(answer)
+    assert any(answers) and not all(answers)
