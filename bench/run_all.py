@@ -14,7 +14,7 @@ import sys
 FULL = [
     ["bench.controller_vs_optuna", "--workers", "1,16,64", "--samplers", "random,tpe",
      "--prefill", "0,10000", "--seconds", "10"],
-    ["bench.controller_vs_optuna", "--workers", "16", "--samplers", "random",
+    ["bench.controller_vs_optuna", "--workers", "1,16", "--samplers", "random",
      "--prefill", "50000", "--seconds", "10"],
     ["bench.worker_memory", "--trials", "100", "--epochs", "2", "--recycle-after", "0,10"],
     ["bench.worker_overhead", "--trials", "10", "--epochs", "10"],
