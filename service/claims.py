@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.asked_trials import asked_row, count_asked
 from service.assignments import assignment_for, build_assignment
 from service.context import Context
 from service.fleet import record_contact
@@ -108,9 +109,8 @@ def _claim_trial(
         asked = _ask_ahead(ctx, candidate)
         if asked is not None:
             return _start_asked(ctx, session, candidate, asked, request.worker_id, now, token_id)
-        study = lock_study(ctx, session, candidate.study_id)
-        live = live_trial_leases(session, [study.study_id], now).get(study.study_id, 0)
-        if study.state != "running" or not _has_room(study, live):
+        study = _lock_with_room(ctx, session, candidate.study_id, now)
+        if study is None:
             continue
         ready = pop_ready(session, study)
         if ready is not None:
@@ -133,17 +133,24 @@ def _start_asked(
 ) -> Assignment:
     """A trial asked before any lock: its row and lease first, then the study locked, its
     room checked again (the live leases counted now include this one) and the trial counted."""
-    trial, was_queued = _trial_row(session, study, asked, worker_id, now)
+    trial, requeued = asked_row(session, study, asked, "running", now, worker_id)
     assignment = _lease_trial(ctx, session, study, trial, worker_id, now, token_id)
-    study = lock_study(ctx, session, study.study_id)
-    live = live_trial_leases(session, [study.study_id], now).get(study.study_id, 0)
-    if study.state != "running" or not _has_room(study, live - 1):
+    locked = _lock_with_room(ctx, session, study.study_id, now, own_lease=True)
+    if locked is None:
         raise _NoRoom(study.study_id, asked)
-    if was_queued:
-        study.trials_queued = max(0, study.trials_queued - 1)
-    study.trials_used += 1
-    study.updated_at = now
+    count_asked(locked, requeued)
+    locked.updated_at = now
     return assignment
+
+
+def _lock_with_room(
+    ctx: Context, session: Session, study_id: int, now: float, own_lease: bool = False
+) -> StudyRow | None:
+    """The study, locked, if it still runs and has room (`own_lease`: one of its live leases
+    is this claim's, already written); else None."""
+    study = lock_study(ctx, session, study_id)
+    live = live_trial_leases(session, [study_id], now).get(study_id, 0) - int(own_lease)
+    return study if study.state == "running" and _has_room(study, live) else None
 
 
 def _give_back(ctx: Context, late: _NoRoom) -> None:
@@ -190,37 +197,10 @@ def _start_trial(
     now: float,
     token_id: int | None,
 ) -> Assignment:
-    trial, was_queued = _trial_row(session, study, asked, worker_id, now)
-    if was_queued:
-        study.trials_queued = max(0, study.trials_queued - 1)
-    study.trials_used += 1
+    trial, requeued = asked_row(session, study, asked, "running", now, worker_id)
+    count_asked(study, requeued)
     study.updated_at = now
     return _lease_trial(ctx, session, study, trial, worker_id, now, token_id)
-
-
-def _trial_row(
-    session: Session, study: StudyRow, asked: AskedTrial, worker_id: str, now: float
-) -> tuple[TrialRow, bool]:
-    """The asked trial's row, running: a re-queued trial's (True), else a new one (False)."""
-    trial = None if asked.fresh else session.get(TrialRow, asked.trial_id)
-    if trial is not None and trial.state == "queued":
-        trial.params, trial.state = asked.params, "running"
-        trial.worker_id, trial.started_at = worker_id, now
-        return trial, True
-    trial = TrialRow(
-        trial_id=asked.trial_id,
-        study_id=study.study_id,
-        trial_number=asked.number,
-        state="running",
-        attempt=1,
-        params=asked.params,
-        worker_id=worker_id,
-        created_at=now,
-        started_at=now,
-    )
-    session.add(trial)
-    session.flush()  # before the lease that refers to it
-    return trial, False
 
 
 def _lease_trial(

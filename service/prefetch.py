@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.asked_trials import asked_row, count_asked
 from service.context import Context
 from service.leases import db_time
 from service.locking import lock_study
@@ -65,25 +66,9 @@ def _ask_ready(ctx: Context, session: Session, study: StudyRow, now: float) -> N
 def record_ready(session: Session, study: StudyRow, asked: AskedTrial, now: float) -> None:
     """Keep a trial asked from Optuna as ready for the next claim (the study row is locked);
     a re-queued trial it popped moves from queued to ready."""
-    trial = None if asked.fresh else session.get(TrialRow, asked.trial_id)
-    if trial is not None and trial.state == "queued":
-        study.trials_queued = max(0, study.trials_queued - 1)
-        trial.state, trial.params = "ready", asked.params
-    else:
-        session.add(
-            TrialRow(
-                trial_id=asked.trial_id,
-                study_id=study.study_id,
-                trial_number=asked.number,
-                state="ready",
-                attempt=1,
-                params=asked.params,
-                created_at=now,
-            )
-        )
-    study.trials_used += 1
+    _, requeued = asked_row(session, study, asked, "ready", now)
+    count_asked(study, requeued)
     study.trials_ready += 1
-    session.flush()
 
 
 def pop_ready(session: Session, study: StudyRow) -> TrialRow | None:
