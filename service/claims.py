@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from optuna.trial import TrialState
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.asked_trials import asked_row, count_asked
@@ -79,18 +79,25 @@ def _claim_new(
     return None
 
 
-def _runnable(session: Session, study_id: int | None) -> list[StudyRow]:
+def _runnable_studies(one_study: bool) -> Select[StudyRow]:
+    """Running studies by priority, then age: the one asked for, or every fleet study."""
     statement = (
         select(StudyRow)
         .where(StudyRow.state == "running")
         .order_by(StudyRow.priority.desc(), StudyRow.created_at, StudyRow.study_id)
         .limit(MAX_CANDIDATES)
     )
-    if study_id is not None:
-        statement = statement.where(StudyRow.study_id == study_id)
-    else:
-        statement = statement.where(StudyRow.fleet.is_(True))
-    return list(session.scalars(statement))
+    if one_study:
+        return statement.where(StudyRow.study_id == bindparam("study_id"))
+    return statement.where(StudyRow.fleet.is_(True))
+
+
+_RUNNABLE = {one_study: _runnable_studies(one_study) for one_study in (False, True)}
+
+
+def _runnable(session: Session, study_id: int | None) -> list[StudyRow]:
+    statement = _RUNNABLE[study_id is not None]
+    return list(session.scalars(statement, {"study_id": study_id}))
 
 
 def _has_room(study: StudyRow, running: int) -> bool:

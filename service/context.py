@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.optuna_bridge import OptunaStudies
@@ -52,3 +52,10 @@ class Context:
         """A session whose work is committed on success and rolled back on any error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A bare connection in a transaction, for hot paths written as SQL statements (no
+        ORM objects): committed on success, rolled back on any error."""
+        with self.engine.begin() as connection:
+            yield connection

@@ -14,9 +14,15 @@ from service.tables import LeaseRow, TrialRow, WorkerRow
 __all__ = ["list_workers", "record_contact"]
 
 
-def _upsert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _contact(dialect: str) -> Any:
+    """A worker's row, created at its first contact and refreshed at every other."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WorkerRow)
+    changed = {k: insert.excluded[k] for k in _REFRESHED}
+    return insert.on_conflict_do_update(index_elements=["worker_id"], set_=changed)
+
+
+_REFRESHED = ("hostname", "device", "capabilities", "last_seen", "token_id")
+_CONTACT = {dialect: _contact(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def record_contact(
@@ -31,10 +37,8 @@ def record_contact(
         "first_seen": now,
         "last_seen": now,
     }
-    insert = _upsert(session)(WorkerRow).values(**values)
-    changed = {k: insert.excluded[k] for k in ("hostname", "device", "capabilities", "last_seen")}
-    changed["token_id"] = insert.excluded["token_id"]
-    session.execute(insert.on_conflict_do_update(index_elements=["worker_id"], set_=changed))
+    connection = session.connection()
+    connection.execute(_CONTACT[connection.dialect.name], values)
 
 
 def list_workers(session: Session, now: float) -> list[dict[str, Any]]:

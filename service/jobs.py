@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from service.assignments import build_assignment
 from service.context import Context
 from service.leases import open_lease
-from service.locking import for_update
 from service.schemas.work import Assignment
 from service.tables import JobRow, LeaseRow, StudyRow, TrialRow
 
@@ -67,12 +66,15 @@ def latest_job(session: Session, study_id: int) -> JobRow | None:
     return session.scalars(statement).first()
 
 
+_QUEUED = select(JobRow).where(JobRow.state == "queued").order_by(JobRow.job_id).limit(1)
+# The first queued job, skipping those other claims hold (PostgreSQL), built once per dialect.
+_QUEUED_JOB = {False: _QUEUED, True: _QUEUED.with_for_update(skip_locked=True)}
+
+
 def claim_job(
     ctx: Context, session: Session, worker_id: str, now: float, token_id: int | None = None
 ) -> Assignment | None:
-    queued = select(JobRow).where(JobRow.state == "queued").order_by(JobRow.job_id).limit(1)
-    statement = for_update(ctx, queued, skip_locked=True)
-    job = session.scalars(statement).first()
+    job = session.scalars(_QUEUED_JOB[ctx.is_postgres]).first()
     if job is None:
         return None
     job.state = "running"

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Connection, Float, Update, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.context import Context
 from service.db import db_now
 from service.errors import Conflict, NotFound
-from service.locking import for_update
-from service.tables import LeaseRow
+from service.tables import LeaseRow, StudyRow, TrialRow
 
 __all__ = [
     "RenewedLease",
@@ -33,34 +32,40 @@ __all__ = [
 ]
 
 
+# Statements of every claim and complete, built once and executed with parameters.
+_NOW = select(db_now())
+_WORKER_LEASE = (
+    select(LeaseRow)
+    .where(LeaseRow.worker_id == bindparam("worker"), LeaseRow.state == "active")
+    .where(LeaseRow.expires_at > bindparam("now"))
+    .order_by(LeaseRow.lease_id.desc())
+    .limit(1)
+)
+_LIVE_TRIAL_LEASES = (
+    select(LeaseRow.study_id, func.count())
+    .where(LeaseRow.study_id.in_(bindparam("studies", expanding=True)))
+    .where(LeaseRow.state == "active", LeaseRow.kind == "trial")
+    .where(LeaseRow.expires_at > bindparam("now"))
+    .group_by(LeaseRow.study_id)
+)
+
+
 def db_time(session: Session) -> float:
     """The database's clock, in epoch seconds."""
-    return float(session.scalar(select(db_now())) or 0.0)
+    return float(session.connection().execute(_NOW).scalar() or 0.0)
 
 
 def worker_lease(session: Session, worker_id: str, now: float) -> LeaseRow | None:
     """The worker's live lease, if it holds one (a claim then answers with the same work)."""
-    statement = (
-        select(LeaseRow)
-        .where(LeaseRow.worker_id == worker_id, LeaseRow.state == "active")
-        .where(LeaseRow.expires_at > now)
-        .order_by(LeaseRow.lease_id.desc())
-        .limit(1)
-    )
-    return session.scalars(statement).first()
+    return session.scalars(_WORKER_LEASE, {"worker": worker_id, "now": now}).first()
 
 
 def live_trial_leases(session: Session, study_ids: list[int], now: float) -> dict[int, int]:
     """Live trial leases per study (expired ones no longer hold a parallel slot)."""
     if not study_ids:
         return {}
-    statement = (
-        select(LeaseRow.study_id, func.count())
-        .where(LeaseRow.study_id.in_(study_ids), LeaseRow.state == "active")
-        .where(LeaseRow.kind == "trial", LeaseRow.expires_at > now)
-        .group_by(LeaseRow.study_id)
-    )
-    return {study_id: count for study_id, count in session.execute(statement)}
+    rows = session.connection().execute(_LIVE_TRIAL_LEASES, {"studies": study_ids, "now": now})
+    return {study_id: count for study_id, count in rows}
 
 
 def open_lease(
@@ -92,9 +97,12 @@ def open_lease(
     return lease
 
 
+_LEASE = select(LeaseRow).where(LeaseRow.lease_id == bindparam("work_id"))
+_LEASE_LOCKS = {False: _LEASE, True: _LEASE.with_for_update()}
+
+
 def lock_lease(ctx: Context, session: Session, work_id: int) -> LeaseRow:
-    statement = for_update(ctx, select(LeaseRow).where(LeaseRow.lease_id == work_id))
-    row = session.scalars(statement).first()
+    row = session.scalars(_LEASE_LOCKS[ctx.is_postgres], {"work_id": work_id}).first()
     if row is None:
         raise NotFound(f"there is no work {work_id}")
     return row
@@ -140,16 +148,53 @@ def renew(lease: LeaseRow, now: float, seconds: float) -> None:
 
 @dataclass(frozen=True)
 class RenewedLease:
+    """A renewed lease, with what a report needs of its study and trial (one statement)."""
+
     lease_id: int
     kind: str
     study_id: int
     trial_id: int | None
     renewed_at: float
+    study_state: str
+    optuna_name: str
+    trial_number: int | None
+
+
+def _renewal(with_token: bool) -> Update:
+    """The renewal of a live lease held by `:worker`, returning the lease, its study's state
+    and Optuna name, and its trial's number; built once (executed with parameters)."""
+    now = db_now()
+    of_study = StudyRow.study_id == LeaseRow.study_id
+    statement = (
+        update(LeaseRow)
+        .where(LeaseRow.lease_id == bindparam("work_id"))
+        .where(LeaseRow.worker_id == bindparam("worker"))
+        .where(LeaseRow.state == "active", LeaseRow.expires_at > now)
+        .values(expires_at=now + bindparam("seconds", type_=Float), renewed_at=now)
+        .returning(
+            LeaseRow.kind,
+            LeaseRow.study_id,
+            LeaseRow.trial_id,
+            LeaseRow.renewed_at,
+            select(StudyRow.state).where(of_study).scalar_subquery(),
+            select(StudyRow.optuna_name).where(of_study).scalar_subquery(),
+            select(TrialRow.trial_number)
+            .where(TrialRow.trial_id == LeaseRow.trial_id)
+            .scalar_subquery(),
+        )
+    )
+    if with_token:
+        token = LeaseRow.token_id
+        statement = statement.where(or_(token.is_(None), token == bindparam("token")))
+    return statement
+
+
+_RENEWALS = {False: _renewal(False), True: _renewal(True)}
 
 
 def renew_held(
     ctx: Context,
-    session: Session,
+    connection: Connection,
     work_id: int,
     worker_id: str,
     seconds: float,
@@ -157,19 +202,13 @@ def renew_held(
 ) -> RenewedLease:
     """Renew a live lease that `worker_id` holds, in one statement (a report's and a
     heartbeat's hot path); when it does not hold one, the error `held_lease` gives."""
-    now = db_now()
-    statement = (
-        update(LeaseRow)
-        .where(LeaseRow.lease_id == work_id, LeaseRow.worker_id == worker_id)
-        .where(LeaseRow.state == "active", LeaseRow.expires_at > now)
-        .values(expires_at=now + seconds, renewed_at=now)
-        .returning(LeaseRow.kind, LeaseRow.study_id, LeaseRow.trial_id, LeaseRow.renewed_at)
-    )
-    if token_id is not None:
-        statement = statement.where(or_(LeaseRow.token_id.is_(None), LeaseRow.token_id == token_id))
-    row = session.execute(statement).first()
+    parameters = {"work_id": work_id, "worker": worker_id, "seconds": seconds, "token": token_id}
+    row = connection.execute(_RENEWALS[token_id is not None], parameters).first()
     if row is None:
-        held_lease(ctx, session, work_id, worker_id, db_time(session), token_id)
+        with Session(bind=connection) as session:
+            held_lease(ctx, session, work_id, worker_id, db_time(session), token_id)
         raise Conflict(f"{worker_id!r} no longer holds work {work_id}")
-    kind, study_id, trial_id, renewed_at = row
-    return RenewedLease(work_id, kind, study_id, trial_id, float(renewed_at))
+    kind, study_id, trial_id, renewed_at, state, optuna_name, number = row
+    return RenewedLease(
+        work_id, kind, study_id, trial_id, float(renewed_at), state, optuna_name, number
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.context import Context
@@ -22,13 +22,21 @@ def for_update(ctx: Context, statement: Select[T], skip_locked: bool = False) ->
     return statement
 
 
+def _study_lock(postgres: bool) -> Select[StudyRow]:
+    statement = select(StudyRow).where(StudyRow.study_id == bindparam("study_id"))
+    if postgres:
+        statement = statement.with_for_update(key_share=True)
+    return statement.execution_options(populate_existing=True)
+
+
+_STUDY_LOCKS = {postgres: _study_lock(postgres) for postgres in (False, True)}
+
+
 def lock_study(ctx: Context, session: Session, study_id: int) -> StudyRow:
     """The study row, locked and freshly read (another transaction may have changed it).
 
     On PostgreSQL the lock is `FOR NO KEY UPDATE`: it keeps other writers of the row out but
     not the inserts of rows that refer to the study (a claim's trial and lease), which
     `FOR UPDATE` would make wait."""
-    statement = select(StudyRow).where(StudyRow.study_id == study_id)
-    if ctx.is_postgres:
-        statement = statement.with_for_update(key_share=True)
-    return session.scalars(statement.execution_options(populate_existing=True)).one()
+    statement = _STUDY_LOCKS[ctx.is_postgres]
+    return session.scalars(statement, {"study_id": study_id}).one()

@@ -28,7 +28,7 @@ from optuna.storages._rdb.models import (
     TrialValueModel,
 )
 from optuna.trial import TrialState
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -51,28 +51,62 @@ _PARAMS = TrialParamModel.__table__
 _STUDIES = StudyModel.__table__
 
 
-def record_intermediate(session: Session, trial_id: int, step: int, value: float) -> None:
-    """Optuna's intermediate value of a trial at a step (a repeated step replaces it)."""
-    stored, kind = TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-    dialect = session.get_bind().dialect.name
+def _upsert_step(dialect: str) -> Insert:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(_STEPS).values(
-        trial_id=trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind
-    )
+    statement = insert(_STEPS)
     changes = {
         "intermediate_value": statement.excluded.intermediate_value,
         "intermediate_value_type": statement.excluded.intermediate_value_type,
     }
-    session.execute(
-        statement.on_conflict_do_update(index_elements=["trial_id", "step"], set_=changes)
+    return statement.on_conflict_do_update(index_elements=["trial_id", "step"], set_=changes)
+
+
+# Built once per dialect; executed with each report's parameters.
+_UPSERT_STEP = {dialect: _upsert_step(dialect) for dialect in ("postgresql", "sqlite")}
+_STUDY = select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == bindparam("study_id"))
+_LOCK_STUDY = {False: _STUDY, True: _STUDY.with_for_update()}
+_NUMBERED_TRIAL = (
+    insert(_TRIALS)
+    .values(
+        number=select(func.count(_TRIALS.c.trial_id))
+        .where(_TRIALS.c.study_id == bindparam("study"))
+        .scalar_subquery(),
+        study_id=bindparam("study"),
+        state=bindparam("state"),
+        datetime_start=bindparam("started"),
     )
+    .returning(_TRIALS.c.trial_id, _TRIALS.c.number)
+)
+_FINISH = (
+    update(_TRIALS)
+    .where(_TRIALS.c.trial_id == bindparam("trial"), _TRIALS.c.state == TrialState.RUNNING)
+    .values(state=bindparam("state"), datetime_complete=bindparam("ended"))
+)
+_CURVE = select(_STEPS.c.step, _STEPS.c.intermediate_value, _STEPS.c.intermediate_value_type).where(
+    _STEPS.c.trial_id == bindparam("trial_id")
+)
+_LAST_STEP = (
+    select(_STEPS.c.intermediate_value, _STEPS.c.intermediate_value_type)
+    .where(_STEPS.c.trial_id == bindparam("trial_id"))
+    .order_by(_STEPS.c.step.desc())
+    .limit(1)
+)
+_SYSTEM_ATTRS = select(_ATTRS.c.key, _ATTRS.c.value_json).where(
+    _ATTRS.c.trial_id == bindparam("trial_id")
+)
 
 
-def read_system_attrs(session: Session, trial_id: int) -> dict[str, Any]:
+def record_intermediate(connection: Connection, trial_id: int, step: int, value: float) -> None:
+    """Optuna's intermediate value of a trial at a step (a repeated step replaces it)."""
+    stored, kind = TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+    row = {"trial_id": trial_id, "step": step, "intermediate_value": stored,
+           "intermediate_value_type": kind}  # fmt: skip
+    connection.execute(_UPSERT_STEP[connection.dialect.name], row)
+
+
+def read_system_attrs(connection: Session | Connection, trial_id: int) -> dict[str, Any]:
     """A trial's system attributes, as Optuna stores them (JSON text per key)."""
-    rows = session.execute(
-        select(_ATTRS.c.key, _ATTRS.c.value_json).where(_ATTRS.c.trial_id == trial_id)
-    )
+    rows = connection.execute(_SYSTEM_ATTRS, {"trial_id": trial_id})
     return {key: json.loads(value) for key, value in rows}
 
 
@@ -83,11 +117,8 @@ def record_outcome(
     a pruned trial's value is its last intermediate value, when that is not NaN. Returns
     (finished here, values written); (False, None), with nothing written, when the trial
     had already finished."""
-    finished = session.execute(
-        update(_TRIALS)
-        .where(_TRIALS.c.trial_id == trial_id, _TRIALS.c.state == TrialState.RUNNING)
-        .values(state=state, datetime_complete=datetime.now(UTC).replace(tzinfo=None))
-    )
+    ended = datetime.now(UTC).replace(tzinfo=None)
+    finished = session.execute(_FINISH, {"trial": trial_id, "state": state, "ended": ended})
     if not finished.rowcount:  # type: ignore[attr-defined]
         return False, None
     written = list(values) if values else None
@@ -106,22 +137,13 @@ def record_outcome(
 
 def read_intermediate(session: Session, trial_id: int) -> dict[int, float]:
     """A trial's intermediate values by step, as Optuna reads them."""
-    rows = session.execute(
-        select(_STEPS.c.step, _STEPS.c.intermediate_value, _STEPS.c.intermediate_value_type).where(
-            _STEPS.c.trial_id == trial_id
-        )
-    )
+    rows = session.execute(_CURVE, {"trial_id": trial_id})
     to_value = TrialIntermediateValueModel.stored_repr_to_intermediate_value
     return {int(step): float(to_value(value, kind)) for step, value, kind in rows}
 
 
 def _last_intermediate(session: Session, trial_id: int) -> float | None:
-    row = session.execute(
-        select(_STEPS.c.intermediate_value, _STEPS.c.intermediate_value_type)
-        .where(_STEPS.c.trial_id == trial_id)
-        .order_by(_STEPS.c.step.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_LAST_STEP, {"trial_id": trial_id}).first()
     if row is None:
         return None
     return float(TrialIntermediateValueModel.stored_repr_to_intermediate_value(*row))
@@ -133,23 +155,12 @@ def create_running_trial(
     """A new running trial, numbered as Optuna numbers them (trials before it in the study,
     under a lock on the study's row), in one insert; returns (trial_id, number). `started`
     is local time."""
-    lock = select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == study_id)
-    if connection.dialect.name == "postgresql":
-        lock = lock.with_for_update()
-    connection.execute(lock).one()
+    lock = _LOCK_STUDY[connection.dialect.name == "postgresql"]
+    connection.execute(lock, {"study_id": study_id}).one()
     utc = started.astimezone(UTC).replace(tzinfo=None)
     # With the study locked, every trial of the study was inserted (and numbered) before.
-    before = select(func.count(_TRIALS.c.trial_id)).where(_TRIALS.c.study_id == study_id)
-    trial_id, number = connection.execute(
-        insert(_TRIALS)
-        .values(
-            number=before.scalar_subquery(),
-            study_id=study_id,
-            state=TrialState.RUNNING,
-            datetime_start=utc,
-        )
-        .returning(_TRIALS.c.trial_id, _TRIALS.c.number)
-    ).one()
+    parameters = {"study": study_id, "state": TrialState.RUNNING, "started": utc}
+    trial_id, number = connection.execute(_NUMBERED_TRIAL, parameters).one()
     return int(trial_id), int(number)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +28,15 @@ from service.optuna_bridge.records import read_intermediate, read_system_attrs, 
 from service.optuna_bridge.strategies import make_pruner, make_sampler
 from service.settings import Settings
 
-__all__ = ["AskedTrial", "OptunaStudies", "PruneQuestion"]
+__all__ = ["AskedTrial", "OptunaStudies", "PruneQuestion", "SpecData"]
 
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 _STORAGE_LOCK_KEY = 0x6870_7366
 # Samplers whose `after_trial` does nothing: a trial's end is written without `Study.tell`.
 PASSIVE_SAMPLERS = frozenset({"random", "tpe"})
+# A study's spec as stored, or what reads it: needed only when the study is not cached yet.
+SpecData = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -110,11 +112,11 @@ class OptunaStudies:
         with self._lock:
             self._handles.pop(name, None)
 
-    def _handle(self, name: str, spec_data: dict[str, Any]) -> _Handle:
+    def _handle(self, name: str, spec_data: SpecData) -> _Handle:
         with self._lock:
             handle = self._handles.get(name)
         if handle is None:
-            spec = StudySpec.model_validate(spec_data)
+            spec = StudySpec.model_validate(spec_data() if callable(spec_data) else spec_data)
             study = optuna.load_study(
                 study_name=name,
                 storage=self.cache,
@@ -126,14 +128,14 @@ class OptunaStudies:
                 handle = self._handles.setdefault(name, handle)
         return handle
 
-    def spec(self, name: str, spec_data: dict[str, Any]) -> StudySpec:
+    def spec(self, name: str, spec_data: SpecData) -> StudySpec:
         return self._handle(name, spec_data).spec
 
-    def study(self, name: str, spec_data: dict[str, Any]) -> optuna.Study:
+    def study(self, name: str, spec_data: SpecData) -> optuna.Study:
         """The cached `optuna.Study`, for reading (the dashboard's plots)."""
         return self._handle(name, spec_data).study
 
-    def ask(self, name: str, spec_data: dict[str, Any]) -> AskedTrial:
+    def ask(self, name: str, spec_data: SpecData) -> AskedTrial:
         handle = self._handle(name, spec_data)
         with self.cache.asking() as created:
             trial = handle.study.ask()
@@ -141,15 +143,13 @@ class OptunaStudies:
             fresh = trial._trial_id in created
         return AskedTrial(trial._trial_id, trial.number, params, fresh)
 
-    def reads_rungs(self, name: str, spec_data: dict[str, Any]) -> bool:
+    def reads_rungs(self, name: str, spec_data: SpecData) -> bool:
         """Whether the study's pruner keeps state in trials' system attributes (successive
         halving and Hyperband keep their rungs there)."""
         pruner = self._handle(name, spec_data).study.pruner
         return isinstance(pruner, SuccessiveHalvingPruner | HyperbandPruner)
 
-    def prune(
-        self, name: str, spec_data: dict[str, Any], question: PruneQuestion, value: float
-    ) -> bool:
+    def prune(self, name: str, spec_data: SpecData, question: PruneQuestion, value: float) -> bool:
         """Whether the study's pruner stops the trial after `value` at `question.step` (the
         value is already stored)."""
         handle = self._handle(name, spec_data)
@@ -172,7 +172,7 @@ class OptunaStudies:
         self,
         session: Session,
         name: str,
-        spec_data: dict[str, Any],
+        spec_data: SpecData,
         trial: tuple[int, int],
         state: TrialState,
         values: Sequence[float] | None = None,
@@ -201,7 +201,7 @@ class OptunaStudies:
     def tell(
         self,
         name: str,
-        spec_data: dict[str, Any],
+        spec_data: SpecData,
         trial_number: int,
         state: TrialState,
         values: Sequence[float] | None = None,
