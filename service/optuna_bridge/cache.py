@@ -14,7 +14,9 @@ The cache also keeps each study's trials by state, each state with a version tha
 when a trial enters or leaves it, and the sorted list a sampler or pruner asks for (say,
 the completed trials) between requests: the list is rebuilt only when one of its states
 changed, so that the claims and reports of a study of 50,000 trials neither filter nor sort
-them all again (a claim changes the running trials, not the completed ones).
+them all again (a claim changes the running trials, not the completed ones). And it keeps
+the completed trials in the order they completed, so that the median pruner takes in only
+the trials completed since it last looked (`completed_since`).
 
 Inside `asking()` (an ask and its suggestions), a new trial is written in one short
 transaction of plain statements, the `Trial` reads it back from the cache instead of the
@@ -71,6 +73,8 @@ class TrialCache(_CachedStorage):
         self._by_state: dict[int, dict[TrialState, dict[int, FrozenTrial]]] = {}
         self._versions: dict[tuple[int, TrialState], int] = {}
         self._sorted: dict[_ListKey, tuple[tuple[int, ...], list[FrozenTrial]]] = {}
+        # Per study: its completed trials, in the order this cache saw them complete.
+        self._completions: dict[int, list[FrozenTrial]] = {}
         self._freshness = threading.Lock()
         # Per thread, inside `asking()`: params waiting per trial, the trial just created.
         self._local = threading.local()
@@ -100,7 +104,18 @@ class TrialCache(_CachedStorage):
                 self._bump(study_id, previous.state)
             buckets.setdefault(trial.state, {})[trial.number] = trial
             self._bump(study_id, trial.state)
+            if trial.state == TrialState.COMPLETE and (
+                previous is None or previous.state != TrialState.COMPLETE
+            ):
+                self._completions.setdefault(study_id, []).append(trial)
         super()._add_trials_to_cache(study_id, trials)
+
+    def completed_since(self, study_id: int, start: int) -> list[FrozenTrial]:
+        """The study's trials in the order they completed in this cache, from the `start`-th
+        on (a completed trial never changes again, so the list only grows)."""
+        self._read_trials_from_remote_storage(study_id)
+        with self._lock:
+            return self._completions.get(study_id, [])[start:]
 
     def state_version(self, study_id: int, state: TrialState) -> int:
         """Moves whenever a trial of the study enters or leaves `state` in this cache."""
@@ -258,6 +273,7 @@ class TrialCache(_CachedStorage):
             for key in [k for k in self._sorted if k[0] == study_id]:
                 del self._sorted[key]
             self._by_state.pop(study_id, None)
+            self._completions.pop(study_id, None)
             for version in [k for k in self._versions if k[0] == study_id]:
                 del self._versions[version]
         self.changed(study_id)

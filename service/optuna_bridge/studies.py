@@ -24,7 +24,12 @@ from search_spaces import StudySpec
 from service.db import engine_options
 from service.optuna_bridge.cache import EndedTrial, TrialCache
 from service.optuna_bridge.distributions import suggest_params
-from service.optuna_bridge.records import read_intermediate, read_system_attrs, record_outcome
+from service.optuna_bridge.records import (
+    index_trial_numbers,
+    read_intermediate,
+    read_system_attrs,
+    record_outcome,
+)
 from service.optuna_bridge.strategies import make_pruner, make_sampler
 from service.settings import Settings
 
@@ -76,14 +81,20 @@ class OptunaStudies:
 
     @classmethod
     def connect(cls, settings: Settings, engine: Engine) -> OptunaStudies:
-        """Open Optuna's storage; on PostgreSQL one controller at a time creates its tables."""
+        """Open Optuna's storage, its tables created if new, with our index of trial numbers;
+        on PostgreSQL one controller at a time does this."""
         options = engine_options(settings)
         if engine.dialect.name != "postgresql":
-            return cls(RDBStorage(settings.database_url, engine_kwargs=options))
+            storage = RDBStorage(settings.database_url, engine_kwargs=options)
+            with engine.begin() as connection:
+                index_trial_numbers(connection)
+            return cls(storage)
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _STORAGE_LOCK_KEY})
             try:
-                return cls(RDBStorage(settings.database_url, engine_kwargs=options))
+                storage = RDBStorage(settings.database_url, engine_kwargs=options)
+                index_trial_numbers(connection)
+                return cls(storage)
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _STORAGE_LOCK_KEY})
                 connection.commit()

@@ -9,10 +9,12 @@ from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy
 from fastapi import FastAPI
 from optuna.trial import TrialState
 
 from hpsearch import Client
+from service.optuna_bridge.records import NUMBER_INDEX
 from service.settings import Settings
 from service.tables import StudyRow
 from tests.support.simulated_workers import SimulatedWorker
@@ -138,6 +140,10 @@ def test_the_cached_lists_by_state_follow_trials_from_state_to_state(
             ours = cache.get_all_trials(optuna_id, deepcopy=False, states=states)
             theirs = fresh.get_trials(deepcopy=False, states=states)
             assert [_view(t) for t in ours] == [_view(t) for t in theirs], states
+        # Every completed trial, once, in the order it completed (here: by number).
+        done = [t.number for t in fresh.get_trials(states=(TrialState.COMPLETE,))]
+        assert [t.number for t in cache.completed_since(optuna_id, 0)] == done
+        assert cache.completed_since(optuna_id, len(done)) == []
 
     for _ in range(3):
         worker.run_one(epochs=2)
@@ -155,3 +161,24 @@ def test_the_cached_lists_by_state_follow_trials_from_state_to_state(
     client.complete(other.work_id, "w2", "completed", metrics={"val_accuracy": 0.5})
     agree()
     assert len(cache.get_all_trials(optuna_id, deepcopy=False, states=(TrialState.COMPLETE,))) == 4
+
+
+def test_trials_are_numbered_in_turn_with_those_optuna_itself_creates(
+    client: Client, app: FastAPI, settings: Settings
+) -> None:
+    """A claim numbers its trial from the index of Optuna's trials by (study, number); a
+    retried trial is created by Optuna's own storage, which counts the trials before it."""
+    inspector = sqlalchemy.inspect(app.state.ctx.engine)
+    indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("trials")}
+    assert indexes[NUMBER_INDEX] == ["study_id", "number"]
+    study = client.create_study(spec(pruner="none", max_trials=6))
+    worker = SimulatedWorker(client, "w")
+    worker.run_one(epochs=1)
+    failing = client.claim("w")
+    assert failing is not None
+    retry = client.complete(failing.work_id, "w", "failed", reason="oom", retryable=True)
+    assert retry["requeued_as"] is not None
+    for _ in range(3):
+        worker.run_one(epochs=1)
+    numbers = [t.number for t in _fresh(settings, app, study.study_id).get_trials()]
+    assert numbers == list(range(5))

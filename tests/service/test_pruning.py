@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from fastapi import FastAPI
 from optuna.pruners import MedianPruner
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState, create_trial
@@ -44,6 +45,25 @@ def test_a_far_worse_trial_is_told_to_prune(client: Client, pruner: str) -> None
     assert len(laggard.pruned) >= 4
 
 
+def test_a_controller_that_has_not_loaded_the_study_reads_its_spec_and_prunes(
+    app: FastAPI, client: Client
+) -> None:
+    """A report is the first request about its study this controller sees (it restarted,
+    or another controller handed the trial out): the spec is read from the database."""
+    study = client.create_study(
+        spec(max_trials=30, max_parallel=1, pruner="median", training={"epochs": 9},
+             sampler={"name": "random", "seed": 1})
+    )  # fmt: skip
+    peers = SimulatedWorker(client, "good", curve=good)
+    for _ in range(8):
+        assert peers.run_one() is not None
+    work = client.claim("late")
+    assert work is not None
+    ctx = app.state.ctx
+    ctx.optuna.forget(client.get_study(study).optuna_study_name)
+    assert client.report(work.work_id, "late", 1, {"val_accuracy": 0.05}).prune is True
+
+
 def test_running_trials_of_a_stopped_study_are_told_to_prune(client: Client) -> None:
     study = client.create_study(spec(pruner="none"))
     work = client.claim("w")
@@ -71,6 +91,8 @@ def test_the_kept_median_pruner_answers_as_optunas_median_pruner(
     for round_ in range(60):
         if round_ % 3 == 0:  # a trial completes, with a curve of 1 to 5 steps
             curve = {s: rng.random() for s in range(1, rng.randint(1, 5) + 1)}
+            if rng.random() < 0.1:
+                curve[max(curve)] = math.nan
             study.add_trial(create_trial(value=rng.random(), intermediate_values=curve))
         for _ in range(4):
             steps = rng.randint(1, 5)
