@@ -16,6 +16,8 @@ FULL = [
      "--prefill", "0,10000", "--seconds", "10"],
     ["bench.controller_vs_optuna", "--workers", "1,16", "--samplers", "random",
      "--prefill", "50000", "--seconds", "10"],
+    ["bench.cycle_cpu", "--samplers", "random,tpe", "--prefill", "0,10000,50000",
+     "--cycles", "200"],
     ["bench.worker_memory", "--trials", "100", "--epochs", "2", "--recycle-after", "0,10"],
     ["bench.worker_overhead", "--trials", "10", "--epochs", "10"],
     ["bench.worker_cold_start", "--runs", "3"],
@@ -29,6 +31,7 @@ QUICK = [
     ["bench.controller_vs_optuna", "--workers", "4", "--samplers", "random",
      "--prefill", "0,1000", "--seconds", "5"],
     ["bench.controller_memory", "--trials", "1000"],
+    ["bench.cycle_cpu", "--samplers", "random", "--prefill", "0,1000", "--cycles", "20"],
     ["bench.search_vs_keras_tuner", "--seeds", "0", "--trials", "3", "--epochs", "2"],
 ]  # fmt: skip
 
