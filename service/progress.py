@@ -48,7 +48,7 @@ def report_epoch(
             spec_data = partial(_stored_spec, ctx, lease.study_id)
             spec = ctx.optuna.spec(lease.optuna_name, spec_data)
             value = _objective_value(spec, request)
-            _record_epoch(ctx, connection, lease, request, value)
+            _record_epoch(connection, lease, request, value)
             if value is not None:
                 record_intermediate(connection, lease.trial_id, request.epoch, value)
             ask = _pruning(spec, lease, value)
@@ -93,7 +93,6 @@ _CURVE = select(EpochRow.epoch, EpochRow.value).where(EpochRow.trial_id == bindp
 
 
 def _record_epoch(
-    ctx: Context,
     connection: Connection,
     lease: RenewedLease,
     request: ReportRequest,
