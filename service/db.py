@@ -7,10 +7,12 @@ controllers on one PostgreSQL agree on when a lease ends. Times are seconds sinc
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, Select, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.compiler import compiles
@@ -22,7 +24,8 @@ from sqlalchemy.types import Float
 
 from service.settings import Settings
 
-__all__ = ["db_now", "engine_options", "make_engine", "make_session_factory"]
+__all__ = ["db_now", "engine_options", "locking", "make_engine", "make_session_factory", "upserts"]
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 SQLITE_BUSY_MS = 30_000
@@ -60,6 +63,23 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "max_overflow": settings.db_max_overflow,
         "pool_recycle": 1800,
     }
+
+
+def upserts(table: Any, key: Sequence[str], refreshed: Sequence[str]) -> dict[str, Insert]:
+    """An insert into `table` that, on a conflict over `key`, sets the `refreshed` columns to
+    the inserted values: by dialect name, built once and executed with parameters."""
+    built: dict[str, Insert] = {}
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert)):
+        statement = insert(table)
+        changes = {column: statement.excluded[column] for column in refreshed}
+        built[dialect] = statement.on_conflict_do_update(index_elements=key, set_=changes)
+    return built
+
+
+def locking(statement: Select[T], **options: Any) -> dict[bool, Select[T]]:
+    """A select as run on SQLite (False: `Context.serialized()` keeps writers apart) and on
+    PostgreSQL (True: `FOR UPDATE` with `options`), built once."""
+    return {False: statement, True: statement.with_for_update(**options)}
 
 
 def make_engine(settings: Settings) -> Engine:

@@ -5,24 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.db import upserts
 from service.schemas.work import ClaimRequest
 from service.tables import LeaseRow, TrialRow, WorkerRow
 
 __all__ = ["list_workers", "record_contact"]
 
 
-def _contact(dialect: str) -> Any:
-    """A worker's row, created at its first contact and refreshed at every other."""
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WorkerRow)
-    changed = {k: insert.excluded[k] for k in _REFRESHED}
-    return insert.on_conflict_do_update(index_elements=["worker_id"], set_=changed)
-
-
-_REFRESHED = ("hostname", "device", "capabilities", "last_seen", "token_id")
-_CONTACT = {dialect: _contact(dialect) for dialect in ("postgresql", "sqlite")}
+# A worker's row, created at its first contact and refreshed at every other.
+_CONTACT = upserts(
+    WorkerRow, ["worker_id"], ("hostname", "device", "capabilities", "last_seen", "token_id")
+)
 
 
 def record_contact(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.assignments import build_assignment
 from service.context import Context
+from service.db import locking
 from service.leases import open_lease
 from service.schemas.work import Assignment
 from service.tables import JobRow, LeaseRow, StudyRow, TrialRow
@@ -66,9 +67,11 @@ def latest_job(session: Session, study_id: int) -> JobRow | None:
     return session.scalars(statement).first()
 
 
-_QUEUED = select(JobRow).where(JobRow.state == "queued").order_by(JobRow.job_id).limit(1)
-# The first queued job, skipping those other claims hold (PostgreSQL), built once per dialect.
-_QUEUED_JOB = {False: _QUEUED, True: _QUEUED.with_for_update(skip_locked=True)}
+# The first queued job, skipping those other claims hold (PostgreSQL).
+_QUEUED_JOB = locking(
+    select(JobRow).where(JobRow.state == "queued").order_by(JobRow.job_id).limit(1),
+    skip_locked=True,
+)
 
 
 def claim_job(

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Float, Update, bindparam, func, or_, select, 
 from sqlalchemy.orm import Session
 
 from service.context import Context
-from service.db import db_now
+from service.db import db_now, locking
 from service.errors import Conflict, NotFound
 from service.tables import LeaseRow, StudyRow, TrialRow
 
@@ -97,8 +97,7 @@ def open_lease(
     return lease
 
 
-_LEASE = select(LeaseRow).where(LeaseRow.lease_id == bindparam("work_id"))
-_LEASE_LOCKS = {False: _LEASE, True: _LEASE.with_for_update()}
+_LEASE_LOCKS = locking(select(LeaseRow).where(LeaseRow.lease_id == bindparam("work_id")))
 
 
 def lock_lease(ctx: Context, session: Session, work_id: int) -> LeaseRow:

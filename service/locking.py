@@ -3,33 +3,21 @@ keeps writers apart, so the statements run without a lock clause."""
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from service.context import Context
+from service.db import locking
 from service.tables import StudyRow
 
-__all__ = ["for_update", "lock_study"]
+__all__ = ["lock_study"]
 
-T = TypeVar("T")
-
-
-def for_update(ctx: Context, statement: Select[T], skip_locked: bool = False) -> Select[T]:
-    if ctx.is_postgres:
-        return statement.with_for_update(skip_locked=skip_locked)
-    return statement
-
-
-def _study_lock(postgres: bool) -> Select[StudyRow]:
-    statement = select(StudyRow).where(StudyRow.study_id == bindparam("study_id"))
-    if postgres:
-        statement = statement.with_for_update(key_share=True)
-    return statement.execution_options(populate_existing=True)
-
-
-_STUDY_LOCKS = {postgres: _study_lock(postgres) for postgres in (False, True)}
+_STUDY_LOCKS = locking(
+    select(StudyRow)
+    .where(StudyRow.study_id == bindparam("study_id"))
+    .execution_options(populate_existing=True),
+    key_share=True,
+)
 
 
 def lock_study(ctx: Context, session: Session, study_id: int) -> StudyRow:

@@ -11,12 +11,11 @@ import math
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, bindparam, select, update
 
 from search_spaces import StudySpec
 from service.context import Context
+from service.db import upserts
 from service.errors import TooLarge
 from service.leases import RenewedLease, renew_held
 from service.optuna_bridge import PruneQuestion, SpecData, read_system_attrs, record_intermediate
@@ -73,17 +72,10 @@ def _objective_value(spec: StudySpec, request: ReportRequest) -> float | None:
     return float(raw) if isinstance(raw, int | float) else None
 
 
-def _upsert_epoch(dialect: str) -> Insert:
-    """A repeated report of an epoch replaces it."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(EpochRow)
-    changes = {k: statement.excluded[k] for k in ("value", "metrics", "reported_at")}
-    return statement.on_conflict_do_update(index_elements=KEY, set_=changes)
-
-
 # A report's statements, built once and executed with its parameters.
 _SPEC = select(StudyRow.spec).where(StudyRow.study_id == bindparam("study_id"))
-_UPSERT_EPOCH = {dialect: _upsert_epoch(dialect) for dialect in ("postgresql", "sqlite")}
+# A repeated report of an epoch replaces it.
+_UPSERT_EPOCH = upserts(EpochRow, KEY, ("value", "metrics", "reported_at"))
 _RAISE_EPOCHS = (
     update(TrialRow)
     .where(TrialRow.trial_id == bindparam("trial"), TrialRow.epochs < bindparam("epoch"))

@@ -28,10 +28,10 @@ from optuna.storages._rdb.models import (
     TrialValueModel,
 )
 from optuna.trial import TrialState
-from sqlalchemy import Connection, Insert, bindparam, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
+
+from service.db import locking, upserts
 
 __all__ = [
     "create_running_trial",
@@ -53,20 +53,12 @@ _PARAMS = TrialParamModel.__table__
 _STUDIES = StudyModel.__table__
 
 
-def _upsert_step(dialect: str) -> Insert:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(_STEPS)
-    changes = {
-        "intermediate_value": statement.excluded.intermediate_value,
-        "intermediate_value_type": statement.excluded.intermediate_value_type,
-    }
-    return statement.on_conflict_do_update(index_elements=["trial_id", "step"], set_=changes)
-
-
 # Built once per dialect; executed with each report's parameters.
-_UPSERT_STEP = {dialect: _upsert_step(dialect) for dialect in ("postgresql", "sqlite")}
+_UPSERT_STEP = upserts(
+    _STEPS, ["trial_id", "step"], ("intermediate_value", "intermediate_value_type")
+)
 _STUDY = select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == bindparam("study_id"))
-_LOCK_STUDY = {False: _STUDY, True: _STUDY.with_for_update()}
+_LOCK_STUDY = locking(_STUDY)
 _NUMBERED_TRIAL = (
     insert(_TRIALS)
     .values(
