@@ -14,13 +14,14 @@ from search_spaces import SpecError, StudySpec
 from search_spaces.space import ranges
 from search_spaces.spec import PrunerSpec, SamplerSpec
 from service.optuna_bridge.percentile import KeptMedianPruner
+from service.optuna_bridge.tpe import KeptTPESampler
 
 __all__ = ["check_strategies", "make_pruner", "make_sampler"]
 
 _SAMPLERS: dict[str, type[BaseSampler]] = {
     "random": optuna.samplers.RandomSampler,
     "grid": optuna.samplers.GridSampler,
-    "tpe": optuna.samplers.TPESampler,
+    "tpe": KeptTPESampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "gp": optuna.samplers.GPSampler,
     "qmc": optuna.samplers.QMCSampler,
