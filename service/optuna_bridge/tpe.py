@@ -10,9 +10,10 @@ its state and its ranking keys), and the split is done on the arrays with the sa
 and the same ties as Optuna's: below are the best `gamma(n)` completed trials, then the best
 pruned ones; each side in trial-number order, running trials (constant liar) among the
 above. The Parzen estimators, the candidates and the acquisition are Optuna's own, built
-from the same observations in the same order, so a seeded sampler asks the same params as
-`TPESampler` would. Multi-objective studies and infeasible trials (constraints) go to
-Optuna's own code.
+from the same observations in the same order; only the estimators' log density is computed
+on arrays (`service.optuna_bridge.parzen`, equal to Optuna's to a relative 1e-7), so a
+seeded sampler asks the same params as `TPESampler` (the tests check whole sequences).
+Multi-objective studies and infeasible trials (constraints) go to Optuna's own code.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from optuna.samplers import TPESampler
 from optuna.samplers._tpe.sampler import default_gamma
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+from service.optuna_bridge.parzen import ArrayParzenEstimator
 
 __all__ = ["KeptTPESampler"]
 
@@ -144,6 +147,7 @@ class KeptTPESampler(TPESampler):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        self._parzen_estimator_cls = ArrayParzenEstimator
         self._observations: dict[tuple[int, tuple[Any, ...]], _Observations] = {}
         self._kept_lock = threading.Lock()
 
