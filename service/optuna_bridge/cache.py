@@ -44,7 +44,12 @@ from optuna.storages import RDBStorage
 from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.trial import FrozenTrial, TrialState
 
-from service.optuna_bridge.records import create_running_trial, first_distribution, insert_params
+from service.optuna_bridge.records import (
+    create_running_trial,
+    first_distribution,
+    insert_params,
+    insert_system_attrs,
+)
 
 __all__ = ["EndedTrial", "TrialCache"]
 
@@ -142,8 +147,10 @@ class TrialCache(_CachedStorage):
             cached = self._sorted.get((study_id, key))
             if cached is None or cached[0] != versions:
                 buckets = self._by_state.get(study_id, {})
-                trials = [t for state in wanted for t in buckets.get(state, {}).values()]
-                cached = (versions, sorted(trials, key=lambda t: t.number))
+                merged: dict[int, FrozenTrial] = {}
+                for state in wanted:
+                    merged.update(buckets.get(state, {}))
+                cached = (versions, [merged[number] for number in sorted(merged)])
                 self._sorted[(study_id, key)] = cached
             return list(cached[1])
 
@@ -180,13 +187,13 @@ class TrialCache(_CachedStorage):
     def asking(self) -> Iterator[Container[int]]:
         """An ask and its suggestions: the new trial's params are written at the end. Yields
         the ids of the trials created inside (not a waiting trial the ask popped)."""
-        self._local.params = {}
+        self._local.params, self._local.attrs = {}, {}
         try:
             yield self._local.params.keys()
             for trial_id, params in self._local.params.items():
-                self._write_params(trial_id, params)
+                self._write_params(trial_id, params, self._local.attrs.get(trial_id, {}))
         finally:
-            self._local.params = None
+            self._local.params = self._local.attrs = None
             self._local.created = None
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
@@ -237,11 +244,24 @@ class TrialCache(_CachedStorage):
             return
         waiting[trial_id].append((param_name, param_value_internal, distribution))
 
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        """Inside `asking()`, an attribute of the new trial (TPE's constant liar keeps the
+        relative params there) waits to be written with its params."""
+        waiting: dict[int, dict[str, Any]] | None = getattr(self._local, "attrs", None)
+        if waiting is None or trial_id not in self._local.params:
+            super().set_trial_system_attr(trial_id, key, value)
+            return
+        waiting.setdefault(trial_id, {})[key] = value
+
     def _write_params(
-        self, trial_id: int, params: list[tuple[str, float, BaseDistribution]]
+        self,
+        trial_id: int,
+        params: list[tuple[str, float, BaseDistribution]],
+        attrs: dict[str, Any],
     ) -> None:
-        """Check each param's distribution against the study's, then write them all."""
-        if not params:
+        """Check each param's distribution against the study's, then write them all, and
+        the trial's system attributes set during the ask, in one transaction."""
+        if not params and not attrs:
             return
         with self._lock:
             study_id, number = self._trial_id_to_study_id_and_number[trial_id]
@@ -255,6 +275,7 @@ class TrialCache(_CachedStorage):
                 if previous is not None:
                     check_distribution_compatibility(previous, distribution)
             insert_params(connection, trial_id, params)
+            insert_system_attrs(connection, trial_id, attrs)
         with self._lock:
             for name, _, distribution in params:
                 known.setdefault(name, distribution)
@@ -264,6 +285,7 @@ class TrialCache(_CachedStorage):
                 cached,
                 params={**cached.params, **chosen},
                 distributions={**cached.distributions, **{n: d for n, _, d in params}},
+                system_attrs={**cached.system_attrs, **attrs},
             )
             self._add_trials_to_cache(study_id, [given])
 

@@ -38,6 +38,7 @@ __all__ = [
     "first_distribution",
     "index_trial_numbers",
     "insert_params",
+    "insert_system_attrs",
     "read_intermediate",
     "read_system_attrs",
     "record_intermediate",
@@ -178,7 +179,17 @@ def insert_params(
          "distribution_json": distribution_to_json(distribution)}
         for name, value, distribution in params
     ]  # fmt: skip
-    connection.execute(insert(_PARAMS), rows)
+    if rows:
+        connection.execute(insert(_PARAMS), rows)
+
+
+def insert_system_attrs(connection: Connection, trial_id: int, attrs: dict[str, Any]) -> None:
+    """System attributes (JSON text per key, as Optuna stores them) of a trial created in
+    the same ask, none of them set before."""
+    rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in attrs.items()]  # fmt: skip
+    if rows:
+        connection.execute(insert(_ATTRS), rows)
 
 
 def first_distribution(connection: Connection, study_id: int, name: str) -> str | None:

@@ -182,3 +182,24 @@ def test_trials_are_numbered_in_turn_with_those_optuna_itself_creates(
         worker.run_one(epochs=1)
     numbers = [t.number for t in _fresh(settings, app, study.study_id).get_trials()]
     assert numbers == list(range(5))
+
+
+def test_tpes_relative_params_reach_the_database_with_the_trials_params(
+    client: Client, app: FastAPI, settings: Settings
+) -> None:
+    """Constant liar: another controller's sampler reads a running trial's relative params
+    from its system attributes, written in the ask's own transaction."""
+    sampler = {"name": "tpe", "seed": 3, "options": {"n_startup_trials": 2}}
+    study = client.create_study(spec(sampler=sampler, pruner="none", max_trials=8))
+    worker = SimulatedWorker(client, "w")
+    for _ in range(3):
+        worker.run_one(epochs=2)
+    running = client.claim("w")
+    assert running is not None
+    fresh = _fresh(settings, app, study.study_id).trials[running.trial_number]
+    assert fresh.state == TrialState.RUNNING
+    assert fresh.params == running.params
+    relative = [key for key in fresh.system_attrs if key.startswith("tpe:relative_params")]
+    assert relative, fresh.system_attrs
+    cached = _cached(app, study.study_id).trials[running.trial_number]
+    assert cached.system_attrs == fresh.system_attrs
