@@ -44,11 +44,14 @@ from optuna.storages import RDBStorage
 from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.trial import FrozenTrial, TrialState
 
+from service.heap import HeapFreezer
+from service.optuna_bridge.loading import load_trials
 from service.optuna_bridge.records import (
     create_running_trial,
     first_distribution,
     insert_params,
     insert_system_attrs,
+    trial_states_since,
 )
 
 __all__ = ["EndedTrial", "TrialCache"]
@@ -83,6 +86,7 @@ class TrialCache(_CachedStorage):
         self._freshness = threading.Lock()
         # Per thread, inside `asking()`: params waiting per trial, the trial just created.
         self._local = threading.local()
+        self.heap = HeapFreezer()
 
     def changed(self, study_id: int) -> None:
         """A trial of the study changed state outside this cache: read it on the next use."""
@@ -96,12 +100,43 @@ class TrialCache(_CachedStorage):
             if read_at is not None and now - read_at < self.max_staleness:
                 return
             self._read_at[study_id] = now
-        super()._read_trials_from_remote_storage(study_id)
+        self._read_changes(study_id)
+        self.heap.settle()
+
+    def _read_changes(self, study_id: int) -> None:
+        """Optuna's re-read of the trials that may have changed (every trial after the last
+        one known finished in turn, and the unfinished ones before it), except that a trial
+        this cache already holds finished, as this process wrote it, is not loaded again:
+        the states come first, in one light query, then only the others in full."""
+        with self._lock:
+            study = self._studies.setdefault(study_id, _StudyInfo())
+            with self._backend.engine.connect() as connection:
+                states = trial_states_since(
+                    connection, study_id, study.last_finished_trial_id, study.unfinished_trial_ids
+                )
+                stale = {trial_id for trial_id, _ in states if not self._holds_finished(trial_id)}
+                if stale:
+                    self._add_trials_to_cache(study_id, _load(connection, study_id, stale))
+            for trial_id, state in states:
+                if not state.is_finished():
+                    study.unfinished_trial_ids.add(trial_id)
+                    continue
+                study.last_finished_trial_id = max(study.last_finished_trial_id, trial_id)
+                study.unfinished_trial_ids.discard(trial_id)
+
+    def _holds_finished(self, trial_id: int) -> bool:
+        """(Called with the lock held.)"""
+        place = self._trial_id_to_study_id_and_number.get(trial_id)
+        if place is None:
+            return False
+        trial = self._studies[place[0]].trials.get(place[1])
+        return trial is not None and trial.state.is_finished()
 
     def _add_trials_to_cache(self, study_id: int, trials: list[FrozenTrial]) -> None:
         """(Called with the lock held.) Also files each trial under its state."""
         known = self._studies[study_id].trials
         buckets = self._by_state.setdefault(study_id, {})
+        self.heap.took(sum(trial.number not in known for trial in trials))
         for trial in trials:
             previous = known.get(trial.number)
             if previous is not None:
@@ -302,6 +337,13 @@ class TrialCache(_CachedStorage):
 
 
 _ListKey = tuple[int, tuple[int, ...] | None]
+MAX_LISTED = 500  # trials loaded by id; more are loaded as a range
+
+
+def _load(connection: Any, study_id: int, stale: set[int]) -> list[FrozenTrial]:
+    if len(stale) > MAX_LISTED:  # a first load: everything from the oldest stale one on
+        return load_trials(connection, study_id, after=min(stale) - 1)
+    return load_trials(connection, study_id, ids=stale)
 
 
 def _states_key(states: Container[TrialState] | None) -> tuple[int, ...] | None:

@@ -43,6 +43,7 @@ __all__ = [
     "read_system_attrs",
     "record_intermediate",
     "record_outcome",
+    "trial_states_since",
 ]
 
 NUMBER_INDEX = "ix_trials_study_id_number"
@@ -142,6 +143,21 @@ def _last_intermediate(session: Session, trial_id: int) -> float | None:
     if row is None:
         return None
     return float(TrialIntermediateValueModel.stored_repr_to_intermediate_value(*row))
+
+
+_SINCE = select(_TRIALS.c.trial_id, _TRIALS.c.state).where(
+    _TRIALS.c.study_id == bindparam("study"),
+    (_TRIALS.c.trial_id > bindparam("last"))
+    | _TRIALS.c.trial_id.in_(bindparam("unfinished", expanding=True)),
+)
+
+
+def trial_states_since(
+    connection: Connection, study_id: int, last_finished: int, unfinished: set[int]
+) -> list[tuple[int, TrialState]]:
+    """(trial_id, state) of a study's trials after `last_finished`, and of `unfinished`."""
+    parameters = {"study": study_id, "last": last_finished, "unfinished": sorted(unfinished)}
+    return [(int(i), TrialState(s)) for i, s in connection.execute(_SINCE, parameters)]
 
 
 def index_trial_numbers(connection: Connection) -> None:
