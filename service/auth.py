@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from service.context import Context
@@ -77,21 +78,29 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def authenticate(self, authorization: str | None) -> Principal:
+        principal = self.known(authorization)
+        if principal is not None:
+            return principal
+        digest = hash_token(_bearer(authorization))
+        principal = self._lookup(digest)
+        with self._lock:
+            self._cache[digest] = (principal, time.monotonic() + CACHE_SECONDS)
+        return principal
+
+    def known(self, authorization: str | None) -> Principal | None:
+        """The principal, when that needs no database read (auth off, the bootstrap admin
+        token, a token looked up lately); None when it does. Raises on a malformed header."""
         if self.ctx.settings.auth == "off":
             return LOCAL_ADMIN
         token = _bearer(authorization)
         admin = self.ctx.settings.admin_token
         if admin and hmac.compare_digest(token.encode(), admin.encode()):
             return BOOTSTRAP_ADMIN
-        digest = hash_token(token)
         with self._lock:
-            cached = self._cache.get(digest)
+            cached = self._cache.get(hash_token(token))
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        principal = self._lookup(digest)
-        with self._lock:
-            self._cache[digest] = (principal, time.monotonic() + CACHE_SECONDS)
-        return principal
+        return None
 
     def _lookup(self, digest: str) -> Principal:
         with self.ctx.sessions() as session:
@@ -114,7 +123,9 @@ def _bearer(authorization: str | None) -> str:
     return token.strip()
 
 
-def get_context(request: Request) -> Context:
+# The dependencies are coroutines: FastAPI runs a plain function dependency in its thread
+# pool, a thread hand-off per dependency per request on the hot paths.
+async def get_context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
 
@@ -124,7 +135,7 @@ CSRF_HEADER = "X-Hpsearch-Request"
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def get_principal(
+async def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     """From the bearer header; else from the dashboard's cookie, where a change also needs
@@ -137,13 +148,15 @@ def get_principal(
                 f"a change made with the dashboard's cookie needs the {CSRF_HEADER} header"
             )
         authorization = f"Bearer {cookie}"
-    principal = authenticator.authenticate(authorization)
+    principal = authenticator.known(authorization)
+    if principal is None:  # a database read: in the thread pool
+        principal = await run_in_threadpool(authenticator.authenticate, authorization)
     request.state.principal = principal
     return principal
 
 
 def _require(*scopes: str):  # type: ignore[no-untyped-def]
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.scope not in scopes:
             raise Forbidden(
                 f"a {principal.scope} token cannot do this (needs {' or '.join(scopes)})"
