@@ -6,9 +6,12 @@ Per seed, three searches on one machine, one after the other:
   factor 3, one iteration), each `tuner.search(...)` in this process: one trial at a time,
   KerasTuner's default, with TensorFlow's threads on every core.
 - hpsearch: a controller subprocess (SQLite, auth off) and two worker slot processes
-  (`--cpu-threads 1` each); the canonical spec with `--trials` trials, TPE seeded, Hyperband
-  pruning, no retrain. The slots are started and have contacted the controller before the
-  clock starts, so TensorFlow's import is not counted (the cold figure adds it back).
+  (`--cpu-threads 1` each); the canonical spec, TPE seeded, Hyperband pruning, no retrain,
+  with the compute RandomSearch used in the same seed (its `--trials` x `--epochs` epochs):
+  the study is stopped once its trials have trained that many epochs (Hyperband stops most
+  trials early, so that is more trials than RandomSearch's). The slots are started and have
+  contacted the controller before the clock starts, so TensorFlow's import is not counted
+  (the cold figure adds it back).
 
 A trial counts when it finishes, with the best val_accuracy it reached (over its epochs).
 The target X of a seed is the best val_accuracy RandomSearch reached; each system's figure
@@ -48,7 +51,7 @@ import yaml
 
 from bench.controller_process import ROOT, running_controller
 from hpsearch import Client
-from hpsearch.objects import Trial
+from hpsearch.objects import Study, Trial
 from search_spaces.spec import TrainingSpec
 from workers.datasets import Dataset, load_dataset
 from workers.model_builder import build_model
@@ -182,7 +185,7 @@ def run_keras_tuner(system: str, seed: int, data: Dataset, trials: int, epochs: 
 
 
 def canonical_spec(seed: int, trials: int, epochs: int) -> dict[str, Any]:
-    """digits_cnn.yaml with the budget, the sampler's seed and the epochs set; no retrain."""
+    """digits_cnn.yaml with the trial cap, the sampler's seed and the epochs set; no retrain."""
     spec: dict[str, Any] = yaml.safe_load(CANONICAL.read_text())
     spec.pop("retrain", None)
     spec.update(name=f"bench-seed{seed}", max_trials=trials, sampler={"name": "tpe", "seed": seed},
@@ -234,6 +237,17 @@ def stop_slots(slots: Sequence[subprocess.Popen[bytes]]) -> None:
             slot.wait()
 
 
+def _after_running_trials_end(client: Client, study_id: int) -> list[Trial]:
+    """The trials, once those running when the study stopped have ended (pruned at their
+    next report)."""
+    deadline = time.monotonic() + 600
+    while True:
+        history = client.trials(study_id)
+        if not any(t.state == "running" for t in history) or time.monotonic() > deadline:
+            return history
+        time.sleep(0.25)
+
+
 def observed(trial: Trial) -> float | None:
     """The best val_accuracy a finished trial reached: its epochs' values, else its value."""
     values = [e.value for e in trial.intermediate if e.value is not None]
@@ -243,7 +257,8 @@ def observed(trial: Trial) -> float | None:
     return max(finite) if finite else None
 
 
-def run_hpsearch(seed: int, trials: int, epochs: int) -> SearchRun:
+def run_hpsearch(seed: int, budget: int, epochs: int) -> SearchRun:
+    """The canonical study until its trials have trained `budget` epochs in all."""
     with (
         tempfile.TemporaryDirectory(prefix="hps-bench-") as name,
         running_controller(Path(name), f"sqlite:///{name}/bench.db") as url,
@@ -256,10 +271,17 @@ def run_hpsearch(seed: int, trials: int, epochs: int) -> SearchRun:
             wait_for_slots(client, slots, folder)
             startup = time.perf_counter() - spawned
             started = time.time()  # the controller stamps trials with the same (system) clock
-            study = client.create_study(canonical_spec(seed, trials, epochs))
-            done = client.wait(study.study_id, poll=0.25, timeout=3600,
-                               on_update=lambda _: check_slots(slots, folder))  # fmt: skip
-            history = client.trials(study.study_id)
+            study = client.create_study(canonical_spec(seed, budget, epochs))
+
+            def on_update(current: Study) -> None:
+                check_slots(slots, folder)
+                spent = sum(t.epochs for t in client.trials(current.study_id))
+                if current.state == "running" and spent >= budget:
+                    client.stop(current.study_id)
+
+            client.wait(study.study_id, poll=0.25, timeout=3600, on_update=on_update)
+            history = _after_running_trials_end(client, study.study_id)
+            done = client.get_study(study.study_id)
         finally:
             stop_slots(slots)
     ended = [t.finished_at for t in history if t.finished_at is not None]
@@ -312,8 +334,8 @@ def run_seed(seed: int, data: Dataset, trials: int, epochs: int) -> SeedResult:
     runs = {
         RANDOM: run_keras_tuner(RANDOM, seed, data, trials, epochs),
         HYPERBAND: run_keras_tuner(HYPERBAND, seed, data, trials, epochs),
-        HPSEARCH: run_hpsearch(seed, trials, epochs),
     }
+    runs[HPSEARCH] = run_hpsearch(seed, runs[RANDOM].epochs, epochs)
     test = {s: retrained_test_accuracy(run.params, data, epochs) for s, run in runs.items()}
     return SeedResult(seed, runs[RANDOM].best, runs, test)
 
