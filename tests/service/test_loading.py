@@ -16,7 +16,9 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 def _fill(storage: RDBStorage) -> int:
     """A study with a trial of every kind, and a second study beside it."""
-    study = optuna.create_study(storage=storage, study_name="a", directions=["maximize", "minimize"])
+    study = optuna.create_study(
+        storage=storage, study_name="a", directions=["maximize", "minimize"]
+    )
     other = optuna.create_study(storage=storage, study_name="b")
     other.add_trial(create_trial(value=1.0))
     for index in range(3):
