@@ -84,7 +84,7 @@ class TrialCache(_CachedStorage):
         # Per study: its completed trials, in the order this cache saw them complete.
         self._completions: dict[int, list[FrozenTrial]] = {}
         self._freshness = threading.Lock()
-        # Per thread, inside `asking()`: params waiting per trial, the trial just created.
+        # Per thread, inside `asking()`: params and system attributes waiting per new trial.
         self._local = threading.local()
         self.heap = HeapFreezer()
 
@@ -229,7 +229,6 @@ class TrialCache(_CachedStorage):
                 self._write_params(trial_id, params, self._local.attrs.get(trial_id, {}))
         finally:
             self._local.params = self._local.attrs = None
-            self._local.created = None
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         waiting: dict[int, list[Any]] | None = getattr(self._local, "params", None)
@@ -255,16 +254,26 @@ class TrialCache(_CachedStorage):
             self._studies.setdefault(study_id, _StudyInfo())
             self._add_trials_to_cache(study_id, [frozen])
         waiting[trial_id] = []
-        self._local.created = trial_id
         return trial_id
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
-        if getattr(self._local, "created", None) == trial_id:
-            self._local.created = None  # the `Trial` being built reads it once
-            with self._lock:
-                study_id, number = self._trial_id_to_study_id_and_number[trial_id]
-                return copy.deepcopy(self._studies[study_id].trials[number])
-        return super().get_trial(trial_id)
+        """A trial created inside `asking()` is read from the cache with the params and
+        system attributes that wait to be written (a sampler such as GridSampler reads back
+        the attribute it set in `before_trial`)."""
+        waiting: dict[int, list[Any]] | None = getattr(self._local, "params", None)
+        if waiting is None or trial_id not in waiting:
+            return super().get_trial(trial_id)
+        attrs = self._local.attrs.get(trial_id, {})
+        with self._lock:
+            study_id, number = self._trial_id_to_study_id_and_number[trial_id]
+            cached = self._studies[study_id].trials[number]
+        params = waiting[trial_id]
+        return _with(
+            cached,
+            params={**cached.params, **{n: d.to_external_repr(v) for n, v, d in params}},
+            distributions={**cached.distributions, **{n: d for n, _, d in params}},
+            system_attrs={**copy.deepcopy(cached.system_attrs), **copy.deepcopy(attrs)},
+        )
 
     def set_trial_param(
         self,

@@ -203,3 +203,25 @@ def test_tpes_relative_params_reach_the_database_with_the_trials_params(
     assert relative, fresh.system_attrs
     cached = _cached(app, study.study_id).trials[running.trial_number]
     assert cached.system_attrs == fresh.system_attrs
+
+
+def test_a_grid_study_walks_every_cell_once_with_its_grid_ids_stored(
+    client: Client, app: FastAPI, settings: Settings
+) -> None:
+    """GridSampler sets `grid_id` in `before_trial` and reads it back while suggesting: the
+    attribute waits in the ask with the params, and is read back from there."""
+    space = {
+        "filters": {"type": "categorical", "choices": [8, 16]},
+        "kernel_size": {"type": "categorical", "choices": [1, 3]},
+        "learning_rate": 0.01,
+    }
+    study = client.create_study(spec(sampler="grid", pruner="none", space=space, max_trials=10))
+    worker = SimulatedWorker(client, "w")
+    for _ in range(4):
+        worker.run_one(epochs=1)
+    after = client.claim("w")
+    assert after is not None and after.kind == "retrain"  # the grid is done
+    fresh = _fresh(settings, app, study.study_id).trials
+    cells = sorted((t.params["filters"], t.params["kernel_size"]) for t in fresh)
+    assert cells == [(8, 1), (8, 3), (16, 1), (16, 3)]
+    assert sorted(t.system_attrs["grid_id"] for t in fresh) == [0, 1, 2, 3]
