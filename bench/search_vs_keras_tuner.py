@@ -401,7 +401,7 @@ def print_verdict(results: Sequence[SeedResult]) -> None:
           f"time to X {seconds(ours + startup)}")  # fmt: skip
     for system in (RANDOM, HYPERBAND):
         theirs = median_time(results, system)
-        ratio = ours / theirs if theirs and not math.isinf(theirs) else math.nan
+        ratio = _ratio(ours, theirs)
         verdict = "met" if ratio <= 1 / 3 else "not met"
         print(f"time to X: hpsearch / {system} = {ratio:.2f} (target <= 0.33): {verdict}")
     test = statistics.median(r.test[HPSEARCH] for r in results)
@@ -412,6 +412,13 @@ def print_verdict(results: Sequence[SeedResult]) -> None:
         verdict = "met" if test >= theirs else "not met"
         print(f"test accuracy (retrained): hpsearch {test:.4f} vs {system} {theirs:.4f} "
               f"(its own best model {own:.4f}) (target >=): {verdict}")  # fmt: skip
+
+
+def _ratio(ours: float, theirs: float) -> float:
+    """Our median time over theirs: 0 where only we reached X, NaN where neither did."""
+    if math.isinf(theirs):
+        return math.nan if math.isinf(ours) else 0.0
+    return ours / theirs if theirs else math.nan
 
 
 def machine_line() -> str:
