@@ -16,6 +16,8 @@ FULL = [
      "--prefill", "0,10000", "--seconds", "10"],
     ["bench.controller_vs_optuna", "--workers", "1,16", "--samplers", "random",
      "--prefill", "50000", "--seconds", "10"],
+    ["bench.controller_vs_optuna", "--workers", "1,16", "--samplers", "random,tpe",
+     "--prefill", "1000", "--seconds", "10"],
     ["bench.cycle_cpu", "--samplers", "random,tpe", "--prefill", "0,10000,50000",
      "--cycles", "200"],
     ["bench.worker_memory", "--trials", "100", "--epochs", "2", "--recycle-after", "0,10"],
