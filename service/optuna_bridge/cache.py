@@ -267,13 +267,7 @@ class TrialCache(_CachedStorage):
         with self._lock:
             study_id, number = self._trial_id_to_study_id_and_number[trial_id]
             cached = self._studies[study_id].trials[number]
-        params = waiting[trial_id]
-        return _with(
-            cached,
-            params={**cached.params, **{n: d.to_external_repr(v) for n, v, d in params}},
-            distributions={**cached.distributions, **{n: d for n, _, d in params}},
-            system_attrs={**copy.deepcopy(cached.system_attrs), **copy.deepcopy(attrs)},
-        )
+        return _with_written(cached, waiting[trial_id], copy.deepcopy(attrs))
 
     def set_trial_param(
         self,
@@ -323,14 +317,7 @@ class TrialCache(_CachedStorage):
         with self._lock:
             for name, _, distribution in params:
                 known.setdefault(name, distribution)
-            cached = self._studies[study_id].trials[number]
-            chosen = {name: d.to_external_repr(v) for name, v, d in params}
-            given = _with(
-                cached,
-                params={**cached.params, **chosen},
-                distributions={**cached.distributions, **{n: d for n, _, d in params}},
-                system_attrs={**cached.system_attrs, **attrs},
-            )
+            given = _with_written(self._studies[study_id].trials[number], params, attrs)
             self._add_trials_to_cache(study_id, [given])
 
     def delete_study(self, study_id: int) -> None:
@@ -361,6 +348,18 @@ def _states_key(states: Container[TrialState] | None) -> tuple[int, ...] | None:
         return None
     members: Any = states
     return tuple(sorted(int(s.value) for s in members))
+
+
+def _with_written(
+    trial: FrozenTrial, params: list[tuple[str, float, BaseDistribution]], attrs: dict[str, Any]
+) -> FrozenTrial:
+    """A cached trial as it is once an ask's params and system attributes are written."""
+    return _with(
+        trial,
+        params={**trial.params, **{n: d.to_external_repr(v) for n, v, d in params}},
+        distributions={**trial.distributions, **{n: d for n, _, d in params}},
+        system_attrs={**trial.system_attrs, **attrs},
+    )
 
 
 def _with(trial: FrozenTrial, **changes: Any) -> FrozenTrial:
