@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in turn, printing its figures (BENCHMARKS.md records them).
 
 Run it on an idle machine: the benchmarks time real work and share the CPU with nothing.
-Takes about an hour on 2 cores (64 Optuna processes need PostgreSQL's max_connections
+Takes about two hours on 2 cores (64 Optuna processes need PostgreSQL's max_connections
 at 148 or more); `--quick` runs small versions of each in a few minutes.
 """
 
@@ -16,7 +16,7 @@ FULL = [
      "--prefill", "0,10000", "--seconds", "10"],
     ["bench.controller_vs_optuna", "--workers", "1,16", "--samplers", "random",
      "--prefill", "50000", "--seconds", "10"],
-    ["bench.controller_vs_optuna", "--workers", "1,16", "--samplers", "random,tpe",
+    ["bench.controller_vs_optuna", "--workers", "1,16,64", "--samplers", "random,tpe",
      "--prefill", "1000", "--seconds", "10"],
     ["bench.cycle_cpu", "--samplers", "random,tpe", "--prefill", "0,10000,50000",
      "--cycles", "200"],
