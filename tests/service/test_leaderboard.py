@@ -12,9 +12,7 @@ from tests.support.specs import spec
 def _complete(client: Client, study: Study, metrics: dict[str, Any]) -> int:
     assignment = client.claim("w", kinds=("trial",), study_id=study.study_id)
     assert assignment is not None
-    client.complete(
-        assignment.work_id, "w", "completed", metrics=metrics, epochs=3, best_epoch=3
-    )
+    client.complete(assignment.work_id, "w", "completed", metrics=metrics, epochs=3, best_epoch=3)
     return assignment.trial_id
 
 
