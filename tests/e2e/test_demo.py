@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +145,16 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> s
         if marker in seen[-1]:
             return "".join(seen)
     raise AssertionError(f"no {marker!r} in the output:\n{''.join(seen)}")
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_the_demo() -> Iterator[None]:
+    """SIGINT handled here as in a terminal, so the demo started next hears it too. A suite
+    run as a background job (`make test &`) has SIGINT ignored, which the demo would
+    inherit; a handler, unlike an ignore, is reset to the default in a started process."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def interrupt(process: subprocess.Popen[str]) -> int:
