@@ -1,8 +1,8 @@
 """Ranked trials, straight from SQL: the leaderboard, the Pareto front, the best trial.
 
-Trials with equal values rank by their `val_loss` at the chosen epoch, lower first, then by
-trial number: accuracy on a small validation split ties often, and of two trials that agree
-on it, the one with the lower loss is the more confident one.
+With one objective, trials with equal values rank by their `val_loss` at the chosen epoch,
+lower first, then by trial number: accuracy on a small validation split ties often, and of
+two trials that agree on it, the one with the lower loss is the more confident one.
 """
 
 from __future__ import annotations
@@ -15,9 +15,15 @@ from sqlalchemy.orm import Session
 
 from service.tables import EpochRow, StudyRow, TrialRow
 
-__all__ = ["TIE_BREAK", "best_trial", "epochs_of", "leaderboard_rows", "pareto_front"]
+__all__ = ["best_trial", "epochs_of", "leaderboard_rows", "pareto_front"]
 
-TIE_BREAK = "val_loss"
+# The tie-break by dialect, lower first, trials without a `val_loss` last. NaN is stored as
+# the string "NaN": PostgreSQL casts it to a float above all others, while SQLite would cast
+# it to 0.0, so there the JSON value stays uncast (SQLite sorts numbers before text).
+_TIE_BREAK = {
+    "sqlite": func.json_extract(TrialRow.metrics, '$."val_loss"').asc().nulls_last(),
+    "postgresql": TrialRow.metrics["val_loss"].as_float().asc().nulls_last(),
+}
 
 
 def _directions(study: StudyRow) -> list[str]:
@@ -43,24 +49,10 @@ def _ranked(session: Session, study: StudyRow, limit: int) -> list[TrialRow]:
     statement = select(TrialRow).where(*completed)
     if edge is not None:
         statement = statement.where(TrialRow.value >= edge if maximize else TrialRow.value <= edge)
-    tie_break = _tie_break(session.get_bind().dialect.name)
+    tie_break = _TIE_BREAK[session.get_bind().dialect.name]
     return list(
         session.scalars(statement.order_by(order, tie_break, TrialRow.trial_number).limit(limit))
     )
-
-
-def _tie_break(dialect: str) -> Any:
-    """The trial's `val_loss`, lower first; trials without one last, and a NaN after numbers.
-
-    NaN is stored as the string "NaN": PostgreSQL casts it to a float that sorts above all
-    others, while SQLite would cast it to 0.0, so there the JSON value is left uncast (SQLite
-    sorts numbers before text).
-    """
-    if dialect == "sqlite":
-        key = func.json_extract(TrialRow.metrics, f'$."{TIE_BREAK}"')
-    else:
-        key = TrialRow.metrics[TIE_BREAK].as_float()
-    return key.asc().nulls_last()
 
 
 def leaderboard_rows(session: Session, study: StudyRow, limit: int) -> list[TrialRow]:
