@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 
 from search_spaces import StudySpec
 from service.context import Context
 from service.db import upserts
 from service.errors import TooLarge
 from service.leases import RenewedLease, renew_held
-from service.optuna_bridge import PruneQuestion, SpecData, read_system_attrs, record_intermediate
+from service.optuna_bridge import PruneQuestion, SpecData, read_system_attrs
+from service.optuna_bridge.records import UPSERT_STEP, step_row
 from service.schemas.work import (
     HeartbeatRequest,
     HeartbeatResponse,
@@ -47,11 +49,11 @@ def report_epoch(
             spec_data = partial(_stored_spec, ctx, lease.study_id)
             spec = ctx.optuna.spec(lease.optuna_name, spec_data)
             value = _objective_value(spec, request)
-            _record_epoch(connection, lease, request, value)
-            if value is not None:
-                record_intermediate(connection, lease.trial_id, request.epoch, value)
             ask = _pruning(spec, lease, value)
-            question = _question(ctx, connection, lease, spec_data, request.epoch) if ask else None
+            curve = _record_epoch(connection, lease, request, value, ask)
+            question = (
+                _question(ctx, connection, lease, spec_data, request.epoch, curve) if ask else None
+            )
         response = _decide(ctx, lease, spec_data, value, question)
     ctx.telemetry.reports.labels(str(response.prune).lower()).inc()
     return response
@@ -74,8 +76,18 @@ def _objective_value(spec: StudySpec, request: ReportRequest) -> float | None:
 
 # A report's statements, built once and executed with its parameters.
 _SPEC = select(StudyRow.spec).where(StudyRow.study_id == bindparam("study_id"))
-# A repeated report of an epoch replaces it.
-_UPSERT_EPOCH = upserts(EpochRow, KEY, ("value", "metrics", "reported_at"))
+# A repeated report of an epoch replaces it. The parameters are named apart from the
+# columns (an UPDATE takes a parameter named as one of its columns as a value to set).
+_UPSERT_EPOCH = {
+    dialect: upsert.values(
+        trial_id=bindparam("trial"),
+        epoch=bindparam("epoch"),
+        value=bindparam("epoch_value"),
+        metrics=bindparam("epoch_metrics"),
+        reported_at=bindparam("reported"),
+    )
+    for dialect, upsert in upserts(EpochRow, KEY, ("value", "metrics", "reported_at")).items()
+}
 _RAISE_EPOCHS = (
     update(TrialRow)
     .where(TrialRow.trial_id == bindparam("trial"), TrialRow.epochs < bindparam("epoch"))
@@ -84,23 +96,51 @@ _RAISE_EPOCHS = (
 _CURVE = select(EpochRow.epoch, EpochRow.value).where(EpochRow.trial_id == bindparam("trial"))
 
 
+def _report_pg(with_step: bool) -> Select[int, float | None]:
+    """On PostgreSQL, a report's writes in one statement: the epoch's row, the trial's count
+    of epochs and (`with_step`) Optuna's intermediate value, as CTEs of a read of the
+    trial's curve. The read sees the rows as they were before the statement."""
+    epoch = _UPSERT_EPOCH["postgresql"].cte("epoch_row")
+    statement = _CURVE.add_cte(epoch).add_cte(_RAISE_EPOCHS.cte("raised"))
+    return statement.add_cte(UPSERT_STEP["postgresql"].cte("step_row")) if with_step else statement
+
+
+_REPORTS_PG = {with_step: _report_pg(with_step) for with_step in (False, True)}
+
+
 def _record_epoch(
     connection: Connection,
     lease: RenewedLease,
     request: ReportRequest,
     value: float | None,
-) -> None:
-    """Store every metric of the epoch, and the trial's count of epochs."""
+    read_curve: bool,
+) -> dict[int, float]:
+    """Store every metric of the epoch, the trial's count of epochs and, for one objective,
+    Optuna's intermediate value; return the trial's objective per epoch, this one included
+    (NaN where it was not finite), when `read_curve` (on PostgreSQL, always)."""
     stored = value if value is not None and math.isfinite(value) else None
     row = {
-        "trial_id": lease.trial_id,
+        "trial": lease.trial_id,
         "epoch": request.epoch,
-        "value": stored,
-        "metrics": dict(request.metrics),
-        "reported_at": lease.renewed_at,
+        "epoch_value": stored,
+        "epoch_metrics": dict(request.metrics),
+        "reported": lease.renewed_at,
     }
+    assert lease.trial_id is not None
+    if value is not None:
+        row |= step_row(lease.trial_id, request.epoch, value)
+    if connection.dialect.name == "postgresql":
+        before = _curve(connection.execute(_REPORTS_PG[value is not None], row))
+        return before | {request.epoch: math.nan if stored is None else stored}
     connection.execute(_UPSERT_EPOCH[connection.dialect.name], row)
-    connection.execute(_RAISE_EPOCHS, {"trial": lease.trial_id, "epoch": request.epoch})
+    connection.execute(_RAISE_EPOCHS, row)
+    if value is not None:
+        connection.execute(UPSERT_STEP[connection.dialect.name], row)
+    return _curve(connection.execute(_CURVE, row)) if read_curve else {}
+
+
+def _curve(rows: Iterable[Row[int, float | None]]) -> dict[int, float]:
+    return {epoch: math.nan if v is None else float(v) for epoch, v in rows}
 
 
 def _pruning(spec: StudySpec, lease: RenewedLease, value: float | None) -> bool:
@@ -108,13 +148,16 @@ def _pruning(spec: StudySpec, lease: RenewedLease, value: float | None) -> bool:
 
 
 def _question(
-    ctx: Context, connection: Connection, lease: RenewedLease, spec_data: SpecData, epoch: int
+    ctx: Context,
+    connection: Connection,
+    lease: RenewedLease,
+    spec_data: SpecData,
+    epoch: int,
+    curve: dict[int, float],
 ) -> PruneQuestion:
-    """What the pruner looks at: the trial's objective per epoch so far (NaN where it was
-    not finite) and, for successive halving, its rungs (Optuna's system attributes)."""
+    """What the pruner looks at: the trial's curve and, for successive halving, its rungs
+    (Optuna's system attributes)."""
     assert lease.trial_id is not None and lease.trial_number is not None
-    rows = connection.execute(_CURVE, {"trial": lease.trial_id})
-    curve = {e: math.nan if v is None else float(v) for e, v in rows}
     rungs = ctx.optuna.reads_rungs(lease.optuna_name, spec_data)
     attrs = read_system_attrs(connection, lease.trial_id) if rungs else {}
     return PruneQuestion(lease.trial_id, lease.trial_number, epoch, curve, attrs)

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from service.db import locking, upserts
 
 __all__ = [
+    "UPSERT_STEP",
     "create_running_trial",
     "first_distribution",
     "index_trial_numbers",
@@ -43,6 +44,7 @@ __all__ = [
     "read_system_attrs",
     "record_intermediate",
     "record_outcome",
+    "step_row",
     "trial_states_since",
 ]
 
@@ -55,10 +57,21 @@ _PARAMS = TrialParamModel.__table__
 _STUDIES = StudyModel.__table__
 
 
-# Built once per dialect; executed with each report's parameters.
-_UPSERT_STEP = upserts(
-    _STEPS, ["trial_id", "step"], ("intermediate_value", "intermediate_value_type")
-)
+# Built once per dialect; executed with each report's parameters, alone or inside a
+# statement of more writes (a CTE). The parameters (which `step_row` gives) are named
+# apart from any column: an UPDATE in the same statement would take a parameter named
+# as one of its columns as a value to set.
+UPSERT_STEP = {
+    dialect: upsert.values(
+        trial_id=bindparam("step_trial"),
+        step=bindparam("step"),
+        intermediate_value=bindparam("step_value"),
+        intermediate_value_type=bindparam("step_value_type"),
+    )
+    for dialect, upsert in upserts(
+        _STEPS, ["trial_id", "step"], ("intermediate_value", "intermediate_value_type")
+    ).items()
+}
 _STUDY = select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == bindparam("study_id"))
 _LOCK_STUDY = locking(_STUDY)
 _NUMBERED_TRIAL = (
@@ -92,12 +105,16 @@ _SYSTEM_ATTRS = select(_ATTRS.c.key, _ATTRS.c.value_json).where(
 )
 
 
+def step_row(trial_id: int, step: int, value: float) -> dict[str, Any]:
+    """The parameters of an intermediate value's upsert, as Optuna stores the value (NaN and
+    infinities as a type column)."""
+    stored, kind = TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+    return {"step_trial": trial_id, "step": step, "step_value": stored, "step_value_type": kind}
+
+
 def record_intermediate(connection: Connection, trial_id: int, step: int, value: float) -> None:
     """Optuna's intermediate value of a trial at a step (a repeated step replaces it)."""
-    stored, kind = TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-    row = {"trial_id": trial_id, "step": step, "intermediate_value": stored,
-           "intermediate_value_type": kind}  # fmt: skip
-    connection.execute(_UPSERT_STEP[connection.dialect.name], row)
+    connection.execute(UPSERT_STEP[connection.dialect.name], step_row(trial_id, step, value))
 
 
 def read_system_attrs(connection: Session | Connection, trial_id: int) -> dict[str, Any]:
