@@ -15,10 +15,10 @@ from search_spaces import StudySpec
 from service.context import Context
 from service.errors import Conflict, Invalid
 from service.jobs import settle_job
-from service.leases import check_held, check_token, db_time, lock_lease
+from service.leases import Ending, check_held, check_token, lock_to_end
 from service.outcomes import TrialOutcome, settle_trial
 from service.schemas.work import CompleteRequest, CompleteResponse
-from service.tables import JobRow, LeaseRow, StudyRow, json_safe
+from service.tables import JobRow, LeaseRow, json_safe
 
 __all__ = ["complete_work", "objective_values"]
 
@@ -42,8 +42,8 @@ def complete_work(
 ) -> CompleteResponse:
     body = json_safe(request.model_dump(mode="json"))
     with ctx.serialized(), ctx.transaction() as session:
-        now = db_time(session)
-        lease = lock_lease(ctx, session, work_id)
+        ending = lock_to_end(ctx, session, work_id)
+        lease, now = ending.lease, ending.now
         check_token(lease, token_id)
         if lease.state == "done" and lease.outcome is not None:
             return _repeat(lease, request.worker_id, body)
@@ -51,7 +51,7 @@ def complete_work(
         if lease.kind == "retrain":
             response = _finish_job(ctx, session, lease, request, now)
         else:
-            response = _finish_trial(ctx, session, lease, request, now)
+            response = _finish_trial(ctx, session, ending, request)
         lease.outcome = {"request": body, "response": response.model_dump(mode="json")}
     return response
 
@@ -64,9 +64,9 @@ def _repeat(lease: LeaseRow, worker_id: str, body: dict[str, Any]) -> CompleteRe
 
 
 def _finish_trial(
-    ctx: Context, session: Session, lease: LeaseRow, request: CompleteRequest, now: float
+    ctx: Context, session: Session, ending: Ending, request: CompleteRequest
 ) -> CompleteResponse:
-    study = session.get_one(StudyRow, lease.study_id)
+    lease, now, study = ending.lease, ending.now, ending.study
     spec = ctx.optuna.spec(study.optuna_name, study.spec)
     values = objective_values(spec, request.metrics) if request.status == "completed" else None
     outcome = TrialOutcome(

@@ -8,6 +8,7 @@ active, unexpired lease may write to its work; anything else is a 409 that chang
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Float, Update, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from service.errors import Conflict, NotFound
 from service.tables import LeaseRow, StudyRow, TrialRow
 
 __all__ = [
+    "Ending",
     "RenewedLease",
     "check_held",
     "check_token",
@@ -25,6 +27,7 @@ __all__ = [
     "held_lease",
     "live_trial_leases",
     "lock_lease",
+    "lock_to_end",
     "open_lease",
     "renew",
     "renew_held",
@@ -105,6 +108,38 @@ def lock_lease(ctx: Context, session: Session, work_id: int) -> LeaseRow:
     if row is None:
         raise NotFound(f"there is no work {work_id}")
     return row
+
+
+# A complete's first statement: the lease, locked (on PostgreSQL only its row), the
+# database's clock, and the lease's study and trial, read into the session with it.
+_TO_END = locking(
+    select(LeaseRow, db_now(), StudyRow, TrialRow)
+    .join(StudyRow, StudyRow.study_id == LeaseRow.study_id)
+    .outerjoin(TrialRow, TrialRow.trial_id == LeaseRow.trial_id)
+    .where(LeaseRow.lease_id == bindparam("work_id")),
+    of=LeaseRow,
+)
+
+
+class Ending(NamedTuple):
+    """A lease to end, locked, with the database's clock and the lease's study and trial
+    (unlocked; None for a retrain job). Holding them keeps them in the session's identity
+    map, where `session.get` then finds them without a statement."""
+
+    lease: LeaseRow
+    now: float
+    study: StudyRow
+    trial: TrialRow | None
+
+
+def lock_to_end(ctx: Context, session: Session, work_id: int) -> Ending:
+    """The lease, locked, the database's clock, and the lease's study and trial, in one
+    statement (a complete's first)."""
+    row = session.execute(_TO_END[ctx.is_postgres], {"work_id": work_id}).first()
+    if row is None:
+        raise NotFound(f"there is no work {work_id}")
+    lease, now, study, trial = row
+    return Ending(lease, float(now), study, trial)
 
 
 def held_lease(
