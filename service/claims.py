@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from optuna.trial import TrialState
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service.asked_trials import asked_row, count_asked
@@ -28,7 +28,7 @@ from service.locking import lock_study
 from service.optuna_bridge import AskedTrial
 from service.prefetch import pop_ready, record_ready
 from service.schemas.work import Assignment, ClaimRequest
-from service.tables import StudyRow, TrialRow
+from service.tables import LeaseRow, StudyRow, TrialRow
 
 __all__ = ["claim_work"]
 
@@ -48,10 +48,11 @@ def claim_work(ctx: Context, request: ClaimRequest, token_id: int | None) -> Ass
     assignment: Assignment | None
     try:
         with ctx.serialized(), ctx.transaction() as session:
-            now = db_time(session)
-            # Before the study's lock on PostgreSQL; on SQLite after Optuna's writes.
-            if ctx.is_postgres:
-                record_contact(session, request, token_id, now)
+            # The worker's contact: before the study's lock on PostgreSQL (where it reads
+            # the clock too); on SQLite after Optuna's writes.
+            now = (
+                record_contact(session, request, token_id) if ctx.is_postgres else db_time(session)
+            )
             held = worker_lease(session, request.worker_id, now)
             if held is not None:
                 check_token(held, token_id)
@@ -79,10 +80,18 @@ def _claim_new(
     return None
 
 
-def _runnable_studies(one_study: bool) -> Select[StudyRow]:
-    """Running studies by priority, then age: the one asked for, or every fleet study."""
+def _runnable_studies(one_study: bool) -> Select[StudyRow, int]:
+    """Running studies by priority, then age, each with its count of live trial leases: the
+    one asked for, or every fleet study. (The count is a first look, without a lock: the
+    study's room is counted again once it is locked.)"""
+    live = (
+        select(func.count())
+        .where(LeaseRow.study_id == StudyRow.study_id, LeaseRow.kind == "trial")
+        .where(LeaseRow.state == "active", LeaseRow.expires_at > bindparam("now"))
+        .scalar_subquery()
+    )
     statement = (
-        select(StudyRow)
+        select(StudyRow, live)
         .where(StudyRow.state == "running")
         .order_by(StudyRow.priority.desc(), StudyRow.created_at, StudyRow.study_id)
         .limit(MAX_CANDIDATES)
@@ -95,9 +104,10 @@ def _runnable_studies(one_study: bool) -> Select[StudyRow]:
 _RUNNABLE = {one_study: _runnable_studies(one_study) for one_study in (False, True)}
 
 
-def _runnable(session: Session, study_id: int | None) -> list[StudyRow]:
+def _runnable(session: Session, study_id: int | None, now: float) -> list[tuple[StudyRow, int]]:
     statement = _RUNNABLE[study_id is not None]
-    return list(session.scalars(statement, {"study_id": study_id}))
+    rows = session.execute(statement, {"study_id": study_id, "now": now})
+    return [(study, int(live)) for study, live in rows]
 
 
 def _has_room(study: StudyRow, running: int) -> bool:
@@ -108,10 +118,8 @@ def _has_room(study: StudyRow, running: int) -> bool:
 def _claim_trial(
     ctx: Context, session: Session, request: ClaimRequest, now: float, token_id: int | None
 ) -> Assignment | None:
-    candidates = _runnable(session, request.study_id)
-    running = live_trial_leases(session, [s.study_id for s in candidates], now)
-    for candidate in candidates:
-        if not _has_room(candidate, running.get(candidate.study_id, 0)):
+    for candidate, running in _runnable(session, request.study_id, now):
+        if not _has_room(candidate, running):
             continue
         asked = _ask_ahead(ctx, candidate)
         if asked is not None:

@@ -7,33 +7,43 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.db import upserts
+from service.db import db_now, upserts
 from service.schemas.work import ClaimRequest
 from service.tables import LeaseRow, TrialRow, WorkerRow
 
 __all__ = ["list_workers", "record_contact"]
 
 
-# A worker's row, created at its first contact and refreshed at every other.
+# A worker's row, created at its first contact and refreshed at every other: at a time
+# given, or at the database's clock, which the statement returns.
 _CONTACT = upserts(
     WorkerRow, ["worker_id"], ("hostname", "device", "capabilities", "last_seen", "token_id")
 )
+_CONTACT_NOW = {
+    dialect: upsert.values(first_seen=db_now(), last_seen=db_now()).returning(WorkerRow.last_seen)
+    for dialect, upsert in _CONTACT.items()
+}
 
 
 def record_contact(
-    session: Session, request: ClaimRequest, token_id: int | None, now: float
-) -> None:
-    values = {
+    session: Session, request: ClaimRequest, token_id: int | None, now: float | None = None
+) -> float:
+    """Record a worker's contact at `now`, or (None) at the database's clock; returns the
+    time recorded (a claim on PostgreSQL reads the clock this way, in the same statement)."""
+    values: dict[str, Any] = {
         "worker_id": request.worker_id,
         "hostname": request.hostname,
         "device": request.device,
         "capabilities": request.capabilities,
         "token_id": token_id,
-        "first_seen": now,
-        "last_seen": now,
     }
     connection = session.connection()
-    connection.execute(_CONTACT[connection.dialect.name], values)
+    if now is None:
+        return float(connection.execute(_CONTACT_NOW[connection.dialect.name], values).scalar_one())
+    connection.execute(
+        _CONTACT[connection.dialect.name], values | {"first_seen": now, "last_seen": now}
+    )
+    return now
 
 
 def list_workers(session: Session, now: float) -> list[dict[str, Any]]:

@@ -188,8 +188,8 @@ def test_a_claim_that_finds_no_room_once_locked_rolls_back_and_keeps_its_trial_r
     def full_once_locked(session, study_ids, now):  # type: ignore[no-untyped-def]
         calls.append(len(calls))
         live = counts(session, study_ids, now)
-        # The second count is the one under the lock: report the study full.
-        return {s: 2 + live.get(s, 0) for s in study_ids} if len(calls) == 2 else live
+        # The count under the lock (the first look comes with the runnable studies): full.
+        return {s: 2 + live.get(s, 0) for s in study_ids} if len(calls) == 1 else live
 
     monkeypatch.setattr(service.claims, "live_trial_leases", full_once_locked)
     assert client.claim("late") is None
