@@ -48,43 +48,75 @@ def _log_left_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class ArrayParzenEstimator(_ParzenEstimator):
-    """`_ParzenEstimator` whose `log_pdf` works on whole arrays."""
+    """`_ParzenEstimator` whose `log_pdf` works on whole arrays.
+
+    The (samples, kernels) sum of the dimensions' log densities is built in one array, in
+    place: what depends on the kernel alone (its weight, a continuous kernel's normalizer)
+    is summed once per kernel, and a continuous dimension then subtracts ((x - mu) /
+    (sqrt(2) sigma))^2 in four passes over the array (half the passes and none of the
+    temporary arrays of computing each dimension's density whole)."""
 
     def log_pdf(self, samples_dict: dict[str, np.ndarray]) -> np.ndarray:
         x = self._transform(samples_dict)
         mixture = self._mixture_distribution
         with np.errstate(divide="ignore"):
-            total = np.log(mixture.weights)[np.newaxis, :].repeat(len(x), axis=0)
+            per_kernel = np.log(mixture.weights)
+        continuous: set[int] = set()
         for column, kernel in enumerate(mixture.distributions):
-            total += _kernel_log_pdf(kernel, x[:, column])
+            if not isinstance(kernel, _BatchedCategoricalDistributions) and kernel.step == 0.0:
+                per_kernel = per_kernel - _log_normalizer(kernel)
+                continuous.add(column)
+        total = np.empty((len(x), len(per_kernel)))
+        total[:] = per_kernel
+        for column, kernel in enumerate(mixture.distributions):
+            if column in continuous:
+                _subtract_squares(total, kernel, x[:, column])
+            else:
+                total += _discrete_log_pdf(kernel, x[:, column])
         top = total.max(axis=1)
         top[np.isneginf(top)] = 0.0  # every kernel gives zero: -inf, not NaN
-        return np.asarray(np.log(np.exp(total - top[:, np.newaxis]).sum(axis=1)) + top)
+        total -= top[:, np.newaxis]
+        np.exp(total, out=total)
+        return np.asarray(np.log(total.sum(axis=1)) + top)
 
 
-def _kernel_log_pdf(kernel: _BatchedDistributions, x: np.ndarray) -> np.ndarray:
-    """(samples, kernels): the log density (or mass, for a discrete kernel) of each sample
-    under each kernel of one dimension."""
+def _log_normalizer(kernel: _BatchedDistributions) -> np.ndarray:
+    """Per kernel of a continuous dimension: what its log density subtracts whatever the
+    point (the Gaussian's log(sqrt(2 pi) sigma) and the log of its mass inside the bounds)."""
+    assert not isinstance(kernel, _BatchedCategoricalDistributions)
+    mu, sigma = kernel.mu, kernel.sigma
+    low, high = kernel.adapted_low, kernel.adapted_high
+    inside = log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
+    return np.asarray(_LOG_SQRT_2PI + np.log(sigma) + inside)
+
+
+def _subtract_squares(total: np.ndarray, kernel: _BatchedDistributions, x: np.ndarray) -> None:
+    """Subtract (point - mu)^2 / (2 sigma^2) for each (sample, kernel) from `total`; a
+    sample outside the bounds has density zero under every kernel."""
+    assert not isinstance(kernel, _BatchedCategoricalDistributions)
+    point = np.log(x) if kernel.is_log else x
+    scaled = np.subtract.outer(point, kernel.mu)
+    scaled *= 1.0 / (math.sqrt(2.0) * kernel.sigma)
+    np.square(scaled, out=scaled)
+    total -= scaled
+    total[(point < kernel.adapted_low) | (point > kernel.adapted_high)] = -np.inf
+
+
+def _discrete_log_pdf(kernel: _BatchedDistributions, x: np.ndarray) -> np.ndarray:
+    """(samples, kernels): the log mass of each sample under each kernel of a categorical
+    or stepped dimension."""
     if isinstance(kernel, _BatchedCategoricalDistributions):
         with np.errstate(divide="ignore"):
-            return np.asarray(np.log(kernel.weights[:, x.astype(np.int64)].T))
-    if kernel.step != 0.0:
-        return _discrete_log_mass(kernel, x)
-    mu, sigma = kernel.mu[np.newaxis, :], kernel.sigma[np.newaxis, :]
-    low, high = kernel.adapted_low, kernel.adapted_high
-    normalizer = log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
-    point = (np.log(x) if kernel.is_log else x)[:, np.newaxis]
-    z = (point - mu) / sigma
-    density = -0.5 * z**2 - _LOG_SQRT_2PI - np.log(sigma) - normalizer
-    return np.where((point < low) | (point > high), -np.inf, density)
+            return np.asarray(np.log(kernel.weights)[:, x.astype(np.int64)].T)
+    return _discrete_log_mass(kernel, x)
 
 
 def _discrete_log_mass(kernel: _BatchedDistributions, x: np.ndarray) -> np.ndarray:
     """A discrete dimension: the mass of each sample's step under each kernel. Samples take
     few values, and kernels few (mu, sigma) pairs, so each distinct pair is computed once."""
     assert not isinstance(kernel, _BatchedCategoricalDistributions)
-    pairs, kernel_of = np.unique(kernel.mu + 1j * kernel.sigma, return_inverse=True)
-    mu, sigma = pairs.real[np.newaxis, :], pairs.imag[np.newaxis, :]
+    mu, sigma, kernel_of = _distinct_pairs(kernel.mu, kernel.sigma)
+    mu, sigma = mu[np.newaxis, :], sigma[np.newaxis, :]
     points, sample_of = np.unique(x, return_inverse=True)
     lower, upper = points - kernel.step / 2, points + kernel.step / 2
     if kernel.is_log:
@@ -92,4 +124,17 @@ def _discrete_log_mass(kernel: _BatchedDistributions, x: np.ndarray) -> np.ndarr
     low, high = kernel.adapted_low, kernel.adapted_high
     mass = log_gauss_mass((lower[:, np.newaxis] - mu) / sigma, (upper[:, np.newaxis] - mu) / sigma)
     normalized = mass - log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
-    return np.asarray(normalized[np.ix_(sample_of.ravel(), kernel_of.ravel())])
+    return np.take(normalized[sample_of.ravel()], kernel_of, axis=1)
+
+
+def _distinct_pairs(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (mu, sigma) pairs, sorted, and the pair of each kernel (`np.unique` of
+    the pairs, with one sort of two float keys instead of one of complex numbers)."""
+    order = np.lexsort((sigma, mu))
+    mu, sigma = mu[order], sigma[order]
+    first = np.empty(len(mu), dtype=bool)
+    first[:1] = True
+    first[1:] = (mu[1:] != mu[:-1]) | (sigma[1:] != sigma[:-1])
+    pair_of = np.empty(len(mu), dtype=np.int64)
+    pair_of[order] = np.cumsum(first) - 1
+    return mu[first], sigma[first], pair_of
