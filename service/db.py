@@ -7,7 +7,6 @@ controllers on one PostgreSQL agree on when a lease ends. Times are seconds sinc
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVarTuple
@@ -16,7 +15,6 @@ from sqlalchemy import Engine, Insert, Select, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -26,20 +24,11 @@ from sqlalchemy.types import Float
 
 from service.settings import Settings
 
-__all__ = [
-    "db_now",
-    "engine_options",
-    "locking",
-    "make_engine",
-    "make_session_factory",
-    "ping_when_idle",
-    "upserts",
-]
+__all__ = ["db_now", "engine_options", "locking", "make_engine", "make_session_factory", "upserts"]
 Ts = TypeVarTuple("Ts")
 
 log = logging.getLogger(__name__)
 SQLITE_BUSY_MS = 30_000
-PING_AFTER_IDLE_S = 1.0
 
 
 class db_now(FunctionElement[float]):
@@ -65,8 +54,7 @@ def _now_default(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
-    """Options shared by our engine and Optuna's: pool sizes, SQLite's busy timeout. (Each
-    engine then gets `ping_when_idle`, not `pool_pre_ping`.)"""
+    """Options shared by our engine and Optuna's: pre-ping, pool sizes, SQLite's busy timeout."""
     if settings.is_sqlite:
         return {"connect_args": {"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False}}
     return {
@@ -75,31 +63,6 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "max_overflow": settings.db_max_overflow,
         "pool_recycle": 1800,
     }
-
-
-def ping_when_idle(engine: Engine) -> None:
-    """Check a pooled connection before use when it sat in the pool longer than
-    `PING_AFTER_IDLE_S` (a dead one is replaced). `pool_pre_ping` checks at every checkout,
-    one round trip each, five or six a worker's cycle; a connection given back a moment ago
-    is alive unless the database restarted within that moment, and then its first
-    statement fails, and SQLAlchemy replaces every connection of the pool."""
-
-    def given_back(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    def taken(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, proxy: Any) -> None:
-        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_S:
-            return
-        try:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("SELECT 1")
-            cursor.close()
-        except Exception as exc:
-            raise DisconnectionError(f"a pooled connection was dead: {exc}") from exc
-
-    event.listen(engine, "connect", given_back)
-    event.listen(engine, "checkin", given_back)
-    event.listen(engine, "checkout", taken)
 
 
 def upserts(table: Any, key: Sequence[str], refreshed: Sequence[str]) -> dict[str, Insert]:
