@@ -14,7 +14,7 @@ Prints cycles/s, reports/s, claim (ask) and report (report + should_prune) laten
 the ratio hpsearch / Optuna of cycles/s, and how long the warm-up took on each side.
 
     python -m bench.controller_vs_optuna [--workers 1,16,64] [--samplers tpe,random]
-                                         [--prefill 0,1000,10000] [--seconds 15]
+                                         [--prefill 0,1000,10000] [--seconds 15] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -185,10 +186,15 @@ def run_optuna(workers: int, sampler: str, filled: int, seconds: float, folder: 
         return Run(_wait_all(processes, outputs), "ask")
 
 
+def ratio(ours: Figures, peer: Figures) -> float:
+    """hpsearch's cycles/s over Optuna's."""
+    return ours.cycles_per_s / peer.cycles_per_s if peer.cycles_per_s else float("inf")
+
+
 def row(label: str, ours: Figures, peer: Figures) -> str:
-    ratio = ours.cycles_per_s / peer.cycles_per_s if peer.cycles_per_s else float("inf")
     return (
-        f"| {label} | {ours.cycles_per_s:.1f} | {peer.cycles_per_s:.1f} | {ratio:.2f}x |"
+        f"| {label} | {ours.cycles_per_s:.1f} | {peer.cycles_per_s:.1f} |"
+        f" {ratio(ours, peer):.2f}x |"
         f" {ours.reports_per_s:.0f} | {peer.reports_per_s:.0f} |"
         f" {ours.claim_p50_ms:.0f} / {ours.claim_p99_ms:.0f} |"
         f" {peer.claim_p50_ms:.0f} / {peer.claim_p99_ms:.0f} |"
@@ -210,24 +216,36 @@ def main() -> None:
     parser.add_argument("--samplers", default="tpe,random")
     parser.add_argument("--prefill", default="0,1000,10000")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument(
+        "--repeats", type=int, default=1,
+        help="run each cell this many times, hpsearch and Optuna in turn, and print the "
+        "median ratio (the VM's speed drifts between runs minutes apart)",
+    )  # fmt: skip
     args = parser.parse_args()
-    warm_rows, cold_rows, warm_ups = [], [], []
+    warm_rows, cold_rows, warm_ups, medians = [], [], [], []
     print(f"warm table as it comes ({args.seconds:g} s windows):\n{HEADER}", flush=True)
     for sampler in args.samplers.split(","):
         for filled in (int(x) for x in args.prefill.split(",")):
             for workers in (int(x) for x in args.workers.split(",")):
-                with tempfile.TemporaryDirectory() as folder:
-                    ours = run_hpsearch(workers, sampler, filled, args.seconds, Path(folder))
-                    peer = run_optuna(workers, sampler, filled, args.seconds, Path(folder))
                 label = f"{workers}, {sampler}, {filled:,}"
-                warm = row(label, ours.window(ours.warm, args.seconds),
-                           peer.window(peer.warm, args.seconds))  # fmt: skip
-                warm_rows.append(warm)
-                cold_rows.append(row(label, ours.window(ours.started, args.seconds),
-                                     peer.window(peer.started, args.seconds)))  # fmt: skip
-                warm_ups.append(f"| {label} | {ours.warm - ours.started:.1f} |"
-                                f" {peer.warm - peer.started:.1f} |")  # fmt: skip
-                print(warm, flush=True)
+                ratios = []
+                for repeat in range(args.repeats):
+                    with tempfile.TemporaryDirectory() as folder:
+                        ours = run_hpsearch(workers, sampler, filled, args.seconds, Path(folder))
+                        peer = run_optuna(workers, sampler, filled, args.seconds, Path(folder))
+                    run = label if args.repeats == 1 else f"{label} (run {repeat + 1})"
+                    ours_warm = ours.window(ours.warm, args.seconds)
+                    peer_warm = peer.window(peer.warm, args.seconds)
+                    ratios.append(ratio(ours_warm, peer_warm))
+                    warm = row(run, ours_warm, peer_warm)
+                    warm_rows.append(warm)
+                    cold_rows.append(row(run, ours.window(ours.started, args.seconds),
+                                         peer.window(peer.started, args.seconds)))  # fmt: skip
+                    warm_ups.append(f"| {run} | {ours.warm - ours.started:.1f} |"
+                                    f" {peer.warm - peer.started:.1f} |")  # fmt: skip
+                    print(warm, flush=True)
+                each = ", ".join(f"{r:.2f}x" for r in ratios)
+                medians.append(f"| {label} | {each} | {statistics.median(ratios):.2f}x |")
     print(f"\nwarm: every process past its first cycle\n{HEADER}")
     print("\n".join(warm_rows))
     print(f"\ncold: from the start, warm-up included\n{HEADER}")
@@ -235,6 +253,10 @@ def main() -> None:
     print("\nwarm-up: seconds from start until every process finished a first cycle")
     print("| workers, sampler, pre-filled | hpsearch | Optuna |\n| --- | --- | --- |")
     print("\n".join(warm_ups), flush=True)
+    if args.repeats > 1:
+        print("\nwarm cycles/s ratio per run, and the median")
+        print("| workers, sampler, pre-filled | per run | median |\n| --- | --- | --- |")
+        print("\n".join(medians), flush=True)
 
 
 if __name__ == "__main__":
