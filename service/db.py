@@ -7,11 +7,11 @@ controllers on one PostgreSQL agree on when a lease ends. Times are seconds sinc
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Engine, Insert, Select, create_engine, event
+from sqlalchemy import Engine, Insert, Select, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -65,12 +65,23 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def upserts(table: Any, key: Sequence[str], refreshed: Sequence[str]) -> dict[str, Insert]:
+def upserts(
+    table: Any,
+    key: Sequence[str],
+    refreshed: Sequence[str],
+    parameters: Mapping[str, str] | None = None,
+) -> dict[str, Insert]:
     """An insert into `table` that, on a conflict over `key`, sets the `refreshed` columns to
-    the inserted values: by dialect name, built once and executed with parameters."""
+    the inserted values: by dialect name, built once and executed with parameters.
+
+    `parameters`, {column: name}: the inserted values bound to parameters of those names
+    instead of the columns' own (needed where the insert shares a statement with an UPDATE,
+    which takes a parameter named as one of its columns as a value to set)."""
     built: dict[str, Insert] = {}
     for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert)):
         statement = insert(table)
+        if parameters is not None:
+            statement = statement.values({c: bindparam(n) for c, n in parameters.items()})
         changes = {column: statement.excluded[column] for column in refreshed}
         built[dialect] = statement.on_conflict_do_update(index_elements=key, set_=changes)
     return built

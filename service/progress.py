@@ -76,18 +76,15 @@ def _objective_value(spec: StudySpec, request: ReportRequest) -> float | None:
 
 # A report's statements, built once and executed with its parameters.
 _SPEC = select(StudyRow.spec).where(StudyRow.study_id == bindparam("study_id"))
-# A repeated report of an epoch replaces it. The parameters are named apart from the
-# columns (an UPDATE takes a parameter named as one of its columns as a value to set).
-_UPSERT_EPOCH = {
-    dialect: upsert.values(
-        trial_id=bindparam("trial"),
-        epoch=bindparam("epoch"),
-        value=bindparam("epoch_value"),
-        metrics=bindparam("epoch_metrics"),
-        reported_at=bindparam("reported"),
-    )
-    for dialect, upsert in upserts(EpochRow, KEY, ("value", "metrics", "reported_at")).items()
-}
+# A repeated report of an epoch replaces it. Its parameters are named apart from the
+# columns: on PostgreSQL it shares a statement with `_RAISE_EPOCHS`.
+_UPSERT_EPOCH = upserts(
+    EpochRow,
+    KEY,
+    ("value", "metrics", "reported_at"),
+    {"trial_id": "trial", "epoch": "epoch", "value": "epoch_value", "metrics": "epoch_metrics",
+     "reported_at": "reported"},
+)  # fmt: skip
 _RAISE_EPOCHS = (
     update(TrialRow)
     .where(TrialRow.trial_id == bindparam("trial"), TrialRow.epochs < bindparam("epoch"))

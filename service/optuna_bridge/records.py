@@ -57,21 +57,15 @@ _PARAMS = TrialParamModel.__table__
 _STUDIES = StudyModel.__table__
 
 
-# Built once per dialect; executed with each report's parameters, alone or inside a
-# statement of more writes (a CTE). The parameters (which `step_row` gives) are named
-# apart from any column: an UPDATE in the same statement would take a parameter named
-# as one of its columns as a value to set.
-UPSERT_STEP = {
-    dialect: upsert.values(
-        trial_id=bindparam("step_trial"),
-        step=bindparam("step"),
-        intermediate_value=bindparam("step_value"),
-        intermediate_value_type=bindparam("step_value_type"),
-    )
-    for dialect, upsert in upserts(
-        _STEPS, ["trial_id", "step"], ("intermediate_value", "intermediate_value_type")
-    ).items()
-}
+# Built once per dialect; executed with each report's parameters (`step_row` gives them),
+# alone or inside a statement of more writes (a CTE), so named apart from the columns.
+UPSERT_STEP = upserts(
+    _STEPS,
+    ["trial_id", "step"],
+    ("intermediate_value", "intermediate_value_type"),
+    {"trial_id": "step_trial", "step": "step", "intermediate_value": "step_value",
+     "intermediate_value_type": "step_value_type"},
+)  # fmt: skip
 _STUDY = select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == bindparam("study_id"))
 _LOCK_STUDY = locking(_STUDY)
 _NUMBERED_TRIAL = (

@@ -23,7 +23,9 @@ def good(assignment: Assignment, epoch: int) -> float:
     return 0.6 + 0.035 * epoch
 
 
-def _study_with_peers(client: Client) -> None:
+def _running_trial(client: Client) -> Assignment:
+    """A trial claimed in a study with six finished peers, its epoch 1 reported at 0.99
+    (far better than theirs: not pruned)."""
     client.create_study(
         spec(max_trials=30, max_parallel=2, pruner="median", training={"epochs": 4},
              sampler={"name": "random", "seed": 1})
@@ -31,6 +33,10 @@ def _study_with_peers(client: Client) -> None:
     peers = SimulatedWorker(client, "peer", curve=good)
     for _ in range(6):
         assert peers.run_one() is not None
+    work = client.claim("w")
+    assert work is not None
+    assert client.report(work.work_id, "w", 1, {"val_accuracy": 0.99}).prune is False
+    return work
 
 
 def _stored(app: FastAPI, trial_id: int) -> dict[str, Any]:
@@ -50,10 +56,7 @@ def _stored(app: FastAPI, trial_id: int) -> dict[str, Any]:
 
 
 def test_a_repeated_epoch_replaces_the_first_everywhere(app: FastAPI, client: Client) -> None:
-    _study_with_peers(client)
-    work = client.claim("w")
-    assert work is not None
-    assert client.report(work.work_id, "w", 1, {"val_accuracy": 0.99}).prune is False
+    work = _running_trial(client)
     # The same epoch again, far worse: the pruner sees 0.05 at epoch 1, not the 0.99.
     assert client.report(work.work_id, "w", 1, {"val_accuracy": 0.05}).prune is True
     stored = _stored(app, work.trial_id)
@@ -66,10 +69,7 @@ def test_a_repeated_epoch_replaces_the_first_everywhere(app: FastAPI, client: Cl
 
 
 def test_the_pruner_sees_the_earlier_epochs(app: FastAPI, client: Client) -> None:
-    _study_with_peers(client)
-    work = client.claim("w")
-    assert work is not None
-    assert client.report(work.work_id, "w", 1, {"val_accuracy": 0.99}).prune is False
+    work = _running_trial(client)
     # The best epoch so far (0.99, stored by the first report) keeps it running.
     assert client.report(work.work_id, "w", 2, {"val_accuracy": 0.05}).prune is False
     assert client.report(work.work_id, "w", 3, {"val_accuracy": math.nan}).prune is False
