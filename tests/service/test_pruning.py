@@ -17,7 +17,7 @@ from hpsearch import Client
 from hpsearch.objects import Assignment
 from service.optuna_bridge.cache import TrialCache
 from service.optuna_bridge.percentile import KeptMedianPruner
-from tests.support.simulated_workers import SimulatedWorker
+from tests.support.simulated_workers import SimulatedWorker, study_with_peers
 from tests.support.specs import spec
 
 
@@ -31,13 +31,7 @@ def bad(assignment: Assignment, epoch: int) -> float:
 
 @pytest.mark.parametrize("pruner", ["median", "asha", "hyperband"])
 def test_a_far_worse_trial_is_told_to_prune(client: Client, pruner: str) -> None:
-    client.create_study(
-        spec(max_trials=30, max_parallel=1, pruner=pruner, training={"epochs": 9},
-             sampler={"name": "random", "seed": 1})
-    )  # fmt: skip
-    peers = SimulatedWorker(client, "good", curve=good)
-    for _ in range(12):
-        assert peers.run_one() is not None
+    study_with_peers(client, 12, good, pruner, epochs=9, max_parallel=1)
     laggard = SimulatedWorker(client, "bad", curve=bad)
     for _ in range(8):
         assert laggard.run_one() is not None
@@ -50,13 +44,7 @@ def test_a_controller_that_has_not_loaded_the_study_reads_its_spec_and_prunes(
 ) -> None:
     """A report is the first request about its study this controller sees (it restarted,
     or another controller handed the trial out): the spec is read from the database."""
-    study = client.create_study(
-        spec(max_trials=30, max_parallel=1, pruner="median", training={"epochs": 9},
-             sampler={"name": "random", "seed": 1})
-    )  # fmt: skip
-    peers = SimulatedWorker(client, "good", curve=good)
-    for _ in range(8):
-        assert peers.run_one() is not None
+    study = study_with_peers(client, 8, good, "median", epochs=9, max_parallel=1)
     work = client.claim("late")
     assert work is not None
     ctx = app.state.ctx

@@ -13,8 +13,7 @@ from sqlalchemy import select
 from hpsearch import Client
 from hpsearch.objects import Assignment
 from service.tables import EpochRow, TrialRow
-from tests.support.simulated_workers import SimulatedWorker
-from tests.support.specs import spec
+from tests.support.simulated_workers import study_with_peers
 
 STEPS = TrialIntermediateValueModel.__table__
 
@@ -26,13 +25,7 @@ def good(assignment: Assignment, epoch: int) -> float:
 def _running_trial(client: Client) -> Assignment:
     """A trial claimed in a study with six finished peers, its epoch 1 reported at 0.99
     (far better than theirs: not pruned)."""
-    client.create_study(
-        spec(max_trials=30, max_parallel=2, pruner="median", training={"epochs": 4},
-             sampler={"name": "random", "seed": 1})
-    )  # fmt: skip
-    peers = SimulatedWorker(client, "peer", curve=good)
-    for _ in range(6):
-        assert peers.run_one() is not None
+    study_with_peers(client, 6, good, "median", epochs=4, max_parallel=2)
     work = client.claim("w")
     assert work is not None
     assert client.report(work.work_id, "w", 1, {"val_accuracy": 0.99}).prune is False

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpsearch import Client
-from hpsearch.objects import Assignment
+from hpsearch.objects import Assignment, Study
+from tests.support.specs import spec
 
 Curve = Callable[[Assignment, int], float]
 
@@ -67,3 +68,18 @@ class SimulatedWorker:
         while done < limit and self.run_one() is not None:
             done += 1
         return done
+
+
+def study_with_peers(
+    client: Client, peers: int, curve: Curve, pruner: str, epochs: int, max_parallel: int
+) -> Study:
+    """A 30-trial study (random sampler, seed 1) whose first `peers` trials ran to their end
+    along `curve`: a pruner then has finished peers to judge the next trial against."""
+    study = client.create_study(
+        spec(max_trials=30, max_parallel=max_parallel, pruner=pruner,
+             training={"epochs": epochs}, sampler={"name": "random", "seed": 1})
+    )  # fmt: skip
+    worker = SimulatedWorker(client, "peer", curve=curve)
+    for _ in range(peers):
+        assert worker.run_one() is not None
+    return study
