@@ -13,7 +13,7 @@ import platform
 
 import keras
 
-__all__ = ["configure_device", "describe_device"]
+__all__ = ["configure_device", "describe_device", "missing_gpu", "visible_gpus"]
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,34 @@ def describe_device() -> str:
     """E.g. `GPU:0 (tensorflow)` or `CPU x86_64 (jax)`."""
     backend = keras.backend.backend()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    try:
-        gpus = _gpu_names(backend)
-    except Exception:
-        log.debug("could not list GPUs", exc_info=True)
-        gpus = []
+    gpus = visible_gpus()
     if gpus:
         return f"{gpus[0]} (CUDA_VISIBLE_DEVICES={visible}, {backend})"
     return f"CPU {platform.machine()} ({backend})"
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs the Keras backend can train on in this process (none where it cannot list
+    them: no driver, or a CPU-only build)."""
+    try:
+        return _gpu_names(keras.backend.backend())
+    except Exception:
+        log.debug("could not list GPUs", exc_info=True)
+        return []
+
+
+def missing_gpu(gpu: str | None) -> str | None:
+    """Why a slot pinned to `gpu` cannot train on it (its backend sees no GPU), or None. A
+    GPU node whose driver or CUDA libraries are missing would otherwise train every trial it
+    claims on the CPU, hours where minutes were planned."""
+    if gpu is None or visible_gpus():
+        return None
+    return (
+        f"pinned to GPU {gpu} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}) "
+        f"but {keras.backend.backend()} sees no GPU; check the driver with nvidia-smi and that "
+        "the backend is built for CUDA (TensorFlow: pip install 'tensorflow[and-cuda]'), "
+        "or train on the CPU with `hpsearch worker --cpu`"
+    )
 
 
 def _gpu_names(backend: str) -> list[str]:

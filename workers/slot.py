@@ -15,7 +15,7 @@ import sys
 import threading
 from types import FrameType
 
-from workers.supervisor import RECYCLE_EXIT
+from workers.supervisor import NO_DEVICE_EXIT, RECYCLE_EXIT
 
 __all__ = ["main", "recycled"]
 
@@ -35,6 +35,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help=f"exit with {RECYCLE_EXIT} after this many pieces of work",
     )
     parser.add_argument("--cpu-threads", type=int, default=None)
+    parser.add_argument(
+        "--gpu", default=None, help="the GPU this slot is pinned to: refuse to train without it"
+    )
     parser.add_argument("--kinds", default="trial,retrain")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -59,10 +62,14 @@ def main(argv: list[str] | None = None) -> int:
 
     # Imported after the signal handlers are in place: TensorFlow takes seconds to load.
     from hpsearch import Client  # noqa: PLC0415
-    from workers.devices import configure_device, describe_device  # noqa: PLC0415
+    from workers.devices import configure_device, describe_device, missing_gpu  # noqa: PLC0415
     from workers.loop import Worker, WorkerOptions  # noqa: PLC0415
 
     configure_device(args.cpu_threads)
+    problem = missing_gpu(args.gpu)
+    if problem is not None:
+        log.error("slot %s %s", args.name, problem)
+        return NO_DEVICE_EXIT
     options = WorkerOptions(
         worker_id=args.name,
         device=describe_device(),

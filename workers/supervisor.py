@@ -1,5 +1,7 @@
 """The supervisor: one slot process per GPU slot (or CPU slot), restarted if it dies, and a
-graceful stop on SIGTERM/SIGINT that lets each slot hand its running work back.
+graceful stop on SIGTERM/SIGINT that lets each slot hand its running work back. A slot that
+cannot use its GPU is not started again; once every slot has ended, the supervisor exits
+with 1 if one was given up on (that, or dying too often), else 0.
 
 Slot processes are recycled: after `recycle_after` pieces of work a slot exits with
 `RECYCLE_EXIT` and a fresh process takes its place. TensorFlow keeps each fitted model's
@@ -22,10 +24,11 @@ from types import FrameType
 
 from workers.pinning import gpu_environment
 
-__all__ = ["RECYCLE_EXIT", "SlotPlan", "Supervisor", "plan_slots"]
+__all__ = ["NO_DEVICE_EXIT", "RECYCLE_EXIT", "SlotPlan", "Supervisor", "plan_slots"]
 
 log = logging.getLogger(__name__)
 RECYCLE_EXIT = 75  # EX_TEMPFAIL: "done my share, start me again"
+NO_DEVICE_EXIT = 78  # EX_CONFIG: "my GPU is not usable here"; starting again would not help
 RESTARTS_PER_WINDOW = 5
 RESTART_WINDOW = 300.0
 
@@ -72,6 +75,7 @@ class _Slot:
     plan: SlotPlan
     process: subprocess.Popen[bytes] | None = None
     done: bool = False
+    given_up: bool = False  # done without finishing: no usable GPU, or died too often
     finished: int = 0  # pieces of work done by the slot's earlier, recycled processes
     starts: deque[float] = field(default_factory=deque)
 
@@ -109,6 +113,8 @@ class Supervisor:
             command += ["--recycle-after", str(self.recycle_after)]
         if plan.cpu_threads:
             command += ["--cpu-threads", str(plan.cpu_threads)]
+        if plan.gpu is not None:
+            command += ["--gpu", plan.gpu]
         env = {**os.environ, **plan.env}
         if self.token:
             env["HPSEARCH_TOKEN"] = self.token
@@ -131,13 +137,18 @@ class Supervisor:
             log.info("slot %s recycled after %d pieces of work", slot.plan.name, slot.finished)
             self._start(slot, recycle=True)
             return
+        if code == NO_DEVICE_EXIT:
+            log.error("slot %s cannot use GPU %s (its log says why); not starting it again",
+                      slot.plan.name, slot.plan.gpu)  # fmt: skip
+            slot.done = slot.given_up = True
+            return
         now = time.monotonic()
         while slot.starts and now - slot.starts[0] > RESTART_WINDOW:
             slot.starts.popleft()
         if len(slot.starts) >= RESTARTS_PER_WINDOW:
             log.error("slot %s died %d times in %.0f s; giving up on it",
                       slot.plan.name, len(slot.starts), RESTART_WINDOW)  # fmt: skip
-            slot.done = True
+            slot.done = slot.given_up = True
             return
         log.warning("slot %s died (exit %s); restarting it", slot.plan.name, code)
         self._start(slot)
@@ -152,7 +163,7 @@ class Supervisor:
                 self._tend(slot)
             self.stopping.wait(0.5)
         self._stop_all()
-        return 0
+        return 1 if any(slot.given_up for slot in self.slots) else 0
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: stopping the slots", signum)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from workers.slot import recycled
-from workers.supervisor import RECYCLE_EXIT, Supervisor, plan_slots
+from workers.supervisor import NO_DEVICE_EXIT, RECYCLE_EXIT, Supervisor, plan_slots
 
 # A stand-in slot: logs its arguments, then exits as a real slot would after its share of work:
 # RECYCLE_EXIT while its --max-trials budget exceeds --recycle-after, else 0.
@@ -23,15 +23,38 @@ sys.exit({RECYCLE_EXIT} if period and (budget is None or budget > period) else 0
 """
 
 
-def run_supervisor(tmp_path: Path, **options: int | None) -> list[str]:
+# A stand-in slot that always ends with the exit code its first argument names.
+EXITING_SLOT = """
+import sys
+with open(sys.argv[2], "a") as log:
+    log.write(" ".join(sys.argv[3:]) + "\\n")
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def supervise(
+    tmp_path: Path,
+    source: str,
+    arguments: list[str],
+    gpus: list[str] | None = None,
+    **options: int | None,
+) -> tuple[int, list[str]]:
+    """Run a supervisor over a stand-in slot; its exit code and the slot's starts, in order."""
     log = tmp_path / "starts.log"
     script = tmp_path / "fake_slot.py"
-    script.write_text(FAKE_SLOT)
-    plans = plan_slots("t", None, 1, cpu_count=1)
+    script.write_text(source)
+    plans = plan_slots("t", gpus, 1, cpu_count=1)
     supervisor = Supervisor(plans, "http://127.0.0.1:1", None,
-                            command=[sys.executable, str(script), str(log)], **options)  # fmt: skip
-    assert supervisor.run() == 0
-    return log.read_text().splitlines()
+                            command=[sys.executable, str(script), *arguments, str(log)],
+                            **options)  # fmt: skip
+    code = supervisor.run()
+    return code, log.read_text().splitlines()
+
+
+def run_supervisor(tmp_path: Path, **options: int | None) -> list[str]:
+    code, starts = supervise(tmp_path, FAKE_SLOT, [], **options)
+    assert code == 0
+    return starts
 
 
 def test_a_slot_is_recycled_until_its_budget_is_spent(tmp_path: Path) -> None:
@@ -61,3 +84,17 @@ def test_a_slot_asks_to_be_recycled_only_with_work_left(
     done: int, max_trials: int | None, recycle_after: int | None, expected: bool
 ) -> None:
     assert recycled(done, max_trials, recycle_after) is expected
+
+
+def test_a_slot_without_its_gpu_is_not_started_again(tmp_path: Path) -> None:
+    code, starts = supervise(tmp_path, EXITING_SLOT, [str(NO_DEVICE_EXIT)], gpus=["3"])
+    assert code == 1
+    assert len(starts) == 1
+    assert "--gpu 3" in starts[0]
+
+
+def test_a_slot_that_keeps_dying_is_given_up_on_with_exit_1(tmp_path: Path) -> None:
+    code, starts = supervise(tmp_path, EXITING_SLOT, ["1"])
+    assert code == 1
+    assert len(starts) == 5  # RESTARTS_PER_WINDOW
+    assert "--gpu" not in starts[0]
