@@ -41,7 +41,12 @@ def submit(
         Path | None, typer.Argument(help="A study spec, YAML or JSON.", show_default=False)
     ] = None,
     watch: Annotated[
-        bool, typer.Option("--watch", help="Show progress until the study ends.")
+        bool,
+        typer.Option(
+            "--watch",
+            help="Show progress until the study ends and, when its spec asks for one, the "
+            "retrain of its best trial.",
+        ),
     ] = False,
     hypermodel: Annotated[
         str | None,
@@ -76,8 +81,13 @@ def submit(
         say(f"study {study.study_id} {study.name} created")
         if not watch:
             return
-        watch_study(client, study.study_id, console=console)
+        ended = watch_study(client, study.study_id, console=console)
+        if ended.retrain is not None:  # queued as the study completed: the spec's `retrain`
+            say("retraining the best trial on train+val…")
+            ended = watch_study(client, study.study_id, retrain=True, console=console)
         show_table(leaderboard_table(client.leaderboard(study.study_id, LEADERBOARD_ROWS)))
+        if ended.retrain is not None:
+            say(f"retrain: {retrain_summary(ended.retrain)}")
 
 
 def list_studies(controller: ControllerOption = DEFAULT_URL, token: TokenOption = None) -> None:

@@ -13,11 +13,10 @@ from typer.testing import CliRunner
 from hpsearch import Client
 from hpsearch.cli import app, connection
 from hpsearch.objects import Study
-from tests.support.simulated_workers import SimulatedWorker
+from tests.support.simulated_workers import MODEL_BYTES, SimulatedWorker, finish_retrain
 from tests.support.specs import spec
 
 runner = CliRunner()
-MODEL_BYTES = b"not really a keras file, but bytes to carry" * 100
 
 
 @pytest.fixture
@@ -44,13 +43,7 @@ def finished_study(client: Client, **overrides: object) -> Study:
 def retrained_study(client: Client, tmp_path: Path) -> Study:
     """A finished study whose queued retrain a fake worker has completed with a model."""
     study = finished_study(client)
-    job = client.claim("sim-retrain", kinds=("retrain",))
-    assert job is not None and job.kind == "retrain"
-    model = tmp_path / "upload" / "model.keras"
-    model.parent.mkdir()
-    model.write_bytes(MODEL_BYTES)
-    client.upload_artifact(job.work_id, "sim-retrain", model)
-    client.complete(job.work_id, "sim-retrain", "completed", metrics={"test_accuracy": 0.9})
+    assert finish_retrain(client, tmp_path)
     return client.get_study(study.study_id)
 
 

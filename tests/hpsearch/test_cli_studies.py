@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from hpsearch import Client
 from hpsearch.cli import app, connection
 from tests.support.live_server import free_port
-from tests.support.simulated_workers import SimulatedWorker
+from tests.support.simulated_workers import SimulatedWorker, finish_retrain
 from tests.support.specs import spec
 
 runner = CliRunner()
@@ -85,22 +85,53 @@ def test_submit_a_missing_file_is_one_line(cli: CliRunner, tmp_path: Path) -> No
     assert "cannot read" in one_error_line(result.stderr)
 
 
-def test_submit_watch_shows_progress_then_the_leaderboard(
-    cli: CliRunner, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def polls_that_work(client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each poll of the progress view runs one trial (else finishes a queued retrain job)
+    instead of sleeping; returns what each poll did."""
     import hpsearch.progress
 
-    worker = SimulatedWorker(client, "sim-1")
-    # Each poll of the progress view runs one trial instead of sleeping.
-    fake_time = types.SimpleNamespace(
-        monotonic=hpsearch.progress.time.monotonic, sleep=lambda seconds: worker.run_one()
-    )
+    worker, polls = SimulatedWorker(client, "sim-1"), []
+
+    def work(seconds: float) -> None:
+        if worker.run_one() is not None:
+            polls.append("trial")
+        elif finish_retrain(client, tmp_path, test_accuracy=0.9375):
+            polls.append("retrain")
+        else:
+            polls.append("nothing")
+
+    fake_time = types.SimpleNamespace(monotonic=hpsearch.progress.time.monotonic, sleep=work)
     monkeypatch.setattr(hpsearch.progress, "time", fake_time)
+    return polls
+
+
+def test_submit_watch_shows_progress_the_leaderboard_and_the_retrain(
+    cli: CliRunner, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    polls = polls_that_work(client, tmp_path, monkeypatch)
     result = cli.invoke(app, ["submit", str(small_spec(tmp_path)), "--watch"])
     assert result.exit_code == 0, result.output
     assert "done 3" in result.stdout
     assert "leaderboard" in result.stdout
-    assert client.get_study("digits-cnn").state == "completed"
+    # It waits for the spec's retrain: the model is there to download when it returns.
+    assert polls.count("retrain") == 1
+    assert "retraining the best trial" in result.stdout
+    assert "retrain: completed" in result.stdout and "0.9375" in result.stdout
+    study = client.get_study("digits-cnn")
+    assert study.state == "completed"
+    assert study.retrain is not None and study.retrain.model is not None
+
+
+def test_submit_watch_without_a_retrain_returns_when_the_trials_end(
+    cli: CliRunner, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    polls = polls_that_work(client, tmp_path, monkeypatch)
+    result = cli.invoke(app, ["submit", str(small_spec(tmp_path, retrain=None)), "--watch"])
+    assert result.exit_code == 0, result.output
+    assert "done 3" in result.stdout and "leaderboard" in result.stdout
+    assert "retrain" not in polls and "nothing" not in polls
+    assert "retraining" not in result.stdout
+    assert client.get_study("digits-cnn").retrain is None
 
 
 def test_studies_lists_each_study_with_its_progress(

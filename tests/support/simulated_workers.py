@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hpsearch import Client
@@ -12,6 +13,7 @@ from hpsearch.objects import Assignment, Study
 from tests.support.specs import spec
 
 Curve = Callable[[Assignment, int], float]
+MODEL_BYTES = b"not really a keras file, but bytes to carry" * 100
 
 
 def steady_curve(assignment: Assignment, epoch: int) -> float:
@@ -68,6 +70,22 @@ class SimulatedWorker:
         while done < limit and self.run_one() is not None:
             done += 1
         return done
+
+
+def finish_retrain(client: Client, folder: Path, test_accuracy: float = 0.9) -> bool:
+    """Claim a queued retrain job as a fake worker and complete it with a model of
+    MODEL_BYTES (written under `folder`); False when none was queued."""
+    job = client.claim("sim-retrain", kinds=("retrain",))
+    if job is None:
+        return False
+    assert job.kind == "retrain"
+    model = folder / f"retrain-{job.work_id}" / "model.keras"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(MODEL_BYTES)
+    client.upload_artifact(job.work_id, "sim-retrain", model)
+    metrics = {"test_accuracy": test_accuracy}
+    client.complete(job.work_id, "sim-retrain", "completed", metrics=metrics)
+    return True
 
 
 def study_with_peers(
