@@ -195,8 +195,9 @@ class Client:
         timeout: float | None = None,
         on_update: Callable[[Study], None] | None = None,
     ) -> Study:
-        """Poll until the study ends (and its retrain, when `retrain`); a rich progress bar
-        when `progress`."""
+        """Poll until the study ends (and its retrain, when `retrain`), or until the
+        controller pauses it because its trials keep failing (`Study.halted`, with the reason
+        in `state_reason`); a rich progress bar when `progress`."""
         if progress and on_update is None:
             return watch(self, study, retrain=retrain, poll=poll, timeout=timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -204,7 +205,7 @@ class Client:
             current = self.get_study(study)
             if on_update is not None:
                 on_update(current)
-            if current.settled(retrain):
+            if current.settled(retrain) or current.halted:
                 return current
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"study {current.study_id} still {current.state}")

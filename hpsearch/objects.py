@@ -107,6 +107,8 @@ class StudySummary:
     active_workers: int
     created_at: float
     updated_at: float
+    # Why the controller paused the study (its trials kept failing); None otherwise.
+    state_reason: str | None = None
 
     @property
     def finished(self) -> int:
@@ -115,6 +117,11 @@ class StudySummary:
     @property
     def is_over(self) -> bool:
         return self.state in ("completed", "stopped")
+
+    @property
+    def halted(self) -> bool:
+        """Paused by the controller, not by a user: it waits for a fix and `resume`."""
+        return self.state == "paused" and self.state_reason is not None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StudySummary:

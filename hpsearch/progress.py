@@ -38,7 +38,8 @@ def watch(
     timeout: float | None = None,
     console: Console | None = None,
 ) -> Study:
-    """Show progress until the study ends; returns its final state."""
+    """Show progress until the study ends (or the controller pauses it: `Study.halted`);
+    returns its last state."""
     columns = (
         TextColumn("[bold]{task.fields[name]}"),
         BarColumn(),
@@ -57,7 +58,7 @@ def watch(
                 total=current.max_trials,
                 status=describe_progress(current),
             )
-            if current.settled(retrain):
+            if current.settled(retrain) or current.halted:
                 return current
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"study {current.study_id} still {current.state}")

@@ -284,7 +284,8 @@ class ServiceOracle(kt.Oracle):  # type: ignore[misc]
         return self.study_id
 
     def _claim(self, worker_id: str) -> Assignment | None:
-        """Claim a trial of the study; wait while others hold the rest; None once it is over."""
+        """Claim a trial of the study; wait while others hold the rest (or a user paused it);
+        None once it is over. A study the controller paused (its trials kept failing) raises."""
         study_id = self.ensure_study()
         wait = self.poll_seconds
         while True:
@@ -297,9 +298,14 @@ class ServiceOracle(kt.Oracle):  # type: ignore[misc]
             )  # fmt: skip
             if assignment is not None:
                 return assignment
-            if retrying(lambda: self.client.get_study(study_id), "study").is_over:
+            study = retrying(lambda: self.client.get_study(study_id), "study")
+            if study.is_over:
                 log.info("study %s is over: the search ends", study_id)
                 return None
+            if study.halted:  # as KerasTuner ends a search whose trials keep failing
+                raise RuntimeError(
+                    f"study {study_id} was paused by the controller after {study.state_reason}"
+                )
             time.sleep(wait)
             wait = min(wait * 1.5, 10.0)
 

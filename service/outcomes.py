@@ -1,5 +1,5 @@
 """Settling a trial: tell Optuna, re-queue its params when it may retry, record the outcome,
-and end the study when its budget is spent.
+end the study when its budget is spent, and pause it when its trials keep failing.
 
 Order matters on SQLite: every Optuna write happens before ours in the same use case, so our
 write transaction never waits on Optuna's (see `service.context`).
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.trial import TrialState
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from search_spaces import ranges
@@ -25,6 +25,9 @@ from service.tables import LeaseRow, StudyRow, TrialRow
 __all__ = ["TrialOutcome", "finish_study_if_spent", "settle_trial"]
 
 log = logging.getLogger(__name__)
+# Failures that say nothing of the trial: its worker stopped (SIGTERM; `workers.loop`) or
+# vanished (the reaper's expired lease). They neither count in a streak nor break one.
+NOT_THE_TRIALS_DOING = ("worker stopped", "lease expired")
 _OPTUNA_STATES = {
     "completed": TrialState.COMPLETE,
     "pruned": TrialState.PRUNED,
@@ -70,8 +73,43 @@ def settle_trial(
     _record(trial, outcome, now, requeued is not None)
     lease.state, lease.ended_at = lease_state, now
     ctx.telemetry.finished.labels(outcome.state).inc()
-    finish_study_if_spent(ctx, session, study, now)
+    ended = finish_study_if_spent(ctx, session, study, now)
+    if not ended and outcome.state == "failed" and outcome.reason not in NOT_THE_TRIALS_DOING:
+        _pause_if_failing(ctx, session, study.study_id, outcome.reason, now)
     return requeued
+
+
+def _pause_if_failing(
+    ctx: Context, session: Session, study_id: int, reason: str | None, now: float
+) -> None:
+    """Pause a running study whose last `failure_streak` finished trials all failed, saying
+    why: a dataset path that no worker can read, or a model that never builds, fails every
+    trial, and the budget is better kept for after the fix (`hpsearch resume`). KerasTuner
+    stops a search after 3 failed trials in a row (`max_consecutive_failed_trials`)."""
+    streak = ctx.settings.failure_streak
+    if streak <= 0:
+        return
+    latest = session.scalars(
+        select(TrialRow.state)
+        .where(TrialRow.study_id == study_id, TrialRow.finished_at.is_not(None))
+        .where(
+            or_(
+                TrialRow.state != "failed",
+                TrialRow.reason.is_(None),
+                TrialRow.reason.not_in(NOT_THE_TRIALS_DOING),
+            )
+        )
+        .order_by(TrialRow.finished_at.desc(), TrialRow.trial_id.desc())
+        .limit(streak)
+    ).all()
+    if len(latest) < streak or any(state != "failed" for state in latest):
+        return
+    study = lock_study(ctx, session, study_id)
+    if study.state != "running":
+        return
+    why = f"{streak} failed trials in a row; the last: {reason or 'no reason given'}"
+    study.state, study.state_reason, study.updated_at = "paused", why[:2000], now
+    log.warning("study %s paused: %s", study_id, study.state_reason)
 
 
 def _requeue(ctx: Context, session: Session, study: StudyRow, trial: TrialRow, now: float) -> int:

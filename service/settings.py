@@ -32,6 +32,9 @@ class Settings(BaseModel):
     lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
     reaper_interval: float = Field(default=5.0, gt=0, le=3600)
     retry_budget: int = Field(default=2, ge=0, le=100, description="Re-queues per trial.")
+    failure_streak: int = Field(
+        default=5, ge=0, le=10_000, description="Failed trials in a row pausing a study (0: off)."
+    )
     auth: Literal["on", "off"] = "on"
     admin_token: str | None = Field(
         default=None, min_length=16, description="Bootstrap admin token (a secret)."

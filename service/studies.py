@@ -128,7 +128,7 @@ def change_study(
             if value is not None:
                 setattr(study, name, value)
         if update.state is not None and update.state != study.state:
-            study.state = update.state
+            study.state, study.state_reason = update.state, None
             study.ended_at = now if update.state == "stopped" else None
         study.updated_at = now
     return study

@@ -59,6 +59,7 @@ def _summary_fields(
         "name": study.name,
         "owner": study.owner,
         "state": study.state,
+        "state_reason": study.state_reason,
         "priority": study.priority,
         "max_trials": study.max_trials,
         "max_parallel": study.max_parallel,

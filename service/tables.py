@@ -100,6 +100,8 @@ class StudyRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Why the controller (not a user) paused the study: say, a streak of failed trials.
+    state_reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("owner", "name"),

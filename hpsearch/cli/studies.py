@@ -82,6 +82,11 @@ def submit(
         if not watch:
             return
         ended = watch_study(client, study.study_id, console=console)
+        if ended.halted:
+            show_table(leaderboard_table(client.leaderboard(study.study_id, LEADERBOARD_ROWS)))
+            why = f"paused after {ended.state_reason}"
+            fail(f"study {ended.study_id} {ended.name} {why}; once that is fixed:"
+                 f" hpsearch resume {ended.name}", 1)  # fmt: skip
         if ended.retrain is not None:  # queued as the study completed: the spec's `retrain`
             say("retraining the best trial on train+val…")
             ended = watch_study(client, study.study_id, retrain=True, console=console)
@@ -109,7 +114,7 @@ def study_view(study: Study) -> Table:
     counts = ", ".join(f"{state} {n}" for state, n in study.counts.items())
     rows = [
         ("study", f"{study.study_id} {study.name} (owner {study.owner})"),
-        ("state", study.state),
+        ("state", f"{study.state} ({study.state_reason})" if study.state_reason else study.state),
         ("trials", f"{study.finished}/{study.max_trials} finished: {counts}"),
         *_best_rows(study),
         ("retrain", retrain_summary(study.retrain)),

@@ -92,6 +92,8 @@ class StudySummary(BaseModel):
     name: str
     owner: str
     state: str
+    # Why the controller paused it (a streak of failed trials); None otherwise.
+    state_reason: str | None = None
     priority: int
     max_trials: int
     max_parallel: int

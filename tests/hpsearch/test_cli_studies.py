@@ -247,3 +247,24 @@ def test_controller_and_token_options_and_envvars_reach_the_client(
     env = {"HPSEARCH_URL": "http://from-env:2", "HPSEARCH_TOKEN": "hps_env"}
     assert runner.invoke(app, ["pause", "1"], env=env).exit_code == 1  # no study 1
     assert seen == [("http://elsewhere:1", "hps_flag"), ("http://from-env:2", "hps_env")]
+
+
+def test_submit_watch_ends_with_the_reason_when_the_trials_keep_failing(
+    cli: CliRunner, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hpsearch.progress
+
+    def fail_one(seconds: float) -> None:
+        work = client.claim("sim-1")
+        assert work is not None, "the study was not paused after its streak"
+        client.complete(work.work_id, "sim-1", "failed", reason="dataset error: no such file")
+
+    fake_time = types.SimpleNamespace(monotonic=hpsearch.progress.time.monotonic, sleep=fail_one)
+    monkeypatch.setattr(hpsearch.progress, "time", fake_time)
+    result = cli.invoke(app, ["submit", str(small_spec(tmp_path, max_trials=20)), "--watch"])
+    assert result.exit_code == 1, result.output
+    line = one_error_line(result.stderr)
+    assert "paused after 5 failed trials in a row; the last: dataset error: no such file" in line
+    assert line.endswith("hpsearch resume digits-cnn")
+    status = cli.invoke(app, ["status", "digits-cnn"])
+    assert "paused (5 failed trials in a row; the last: dataset error" in status.stdout

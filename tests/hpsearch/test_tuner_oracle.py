@@ -182,3 +182,15 @@ def test_a_trial_whose_lease_expired_is_stopped_and_left_to_its_retry(
     expired, retry = client.trials("kt")
     assert expired.state == "failed" and expired.reason == "lease expired"
     assert retry.state == "queued" and retry.params == expired.params
+
+
+def test_a_study_the_controller_paused_ends_the_search_with_its_reason(client: Client) -> None:
+    # Five failures in a row (the controller's streak) before the oracle's own limit.
+    oracle = oracle_for(client, max_trials=20, max_consecutive_failed_trials=10)
+    for attempt in range(5):
+        trial = oracle.create_trial("tuner0")
+        trial.status, trial.message = Status.FAILED, f"OSError: no data ({attempt})"
+        oracle.end_trial(trial)
+    assert client.get_study("kt").halted
+    with pytest.raises(RuntimeError, match=r"paused by the controller after 5 failed trials"):
+        oracle.create_trial("tuner0")

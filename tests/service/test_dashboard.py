@@ -364,3 +364,16 @@ def test_logging_out_clears_the_cookie(browser: TestClient) -> None:
         or "Max-Age=0" in (response.headers["set-cookie"])
     )
     assert browser.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_study_the_controller_paused_says_why(client: Client, http: TestClient) -> None:
+    study = client.create_study(spec(name="failing", max_trials=20, max_parallel=1, retrain=None))
+    for _ in range(5):
+        work = client.claim("w1")
+        assert work is not None
+        client.complete(work.work_id, "w1", "failed", reason="dataset error: <no file>")
+    html = http.get(f"/studies/{study.study_id}").text
+    assert 'id="state-reason"' in html
+    assert "after 5 failed trials in a row; the last: dataset error: &lt;no file&gt;" in html
+    client.resume(study.study_id)
+    assert 'id="state-reason"' not in http.get(f"/studies/{study.study_id}").text
