@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from workers.dataset_sources import DatasetError
 from workers.model_builder import ModelBuildError
 
-__all__ = ["Failure", "LeaseLost", "NanLoss", "classify"]
+__all__ = ["DATASET_ERROR", "Failure", "LeaseLost", "NanLoss", "classify"]
 
 MAX_REASON = 2000
+DATASET_ERROR = "dataset error: "  # how the reason of a trial whose data did not load starts
 _OOM_MARKERS = ("ResourceExhausted", "RESOURCE_EXHAUSTED", "out of memory", "OOM when allocating")
 
 
@@ -46,5 +47,5 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, ModelBuildError):
         return Failure(f"build error: {exc}"[:MAX_REASON], retryable=False)
     if isinstance(exc, DatasetError):
-        return Failure(f"dataset error: {exc}"[:MAX_REASON], retryable=True)
+        return Failure(f"{DATASET_ERROR}{exc}"[:MAX_REASON], retryable=True)
     return Failure(f"crash: {type(exc).__name__}: {exc}"[:MAX_REASON], retryable=True)

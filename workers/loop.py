@@ -19,15 +19,18 @@ from hpsearch import Client
 from hpsearch.errors import ApiError, ControllerUnreachable, Invalid
 from hpsearch.objects import Assignment
 from workers.datasets import Split, load_dataset
-from workers.failures import Failure, LeaseLost, classify
+from workers.failures import DATASET_ERROR, Failure, LeaseLost, classify
 from workers.reporting import Reporter
 from workers.retrain import run_retrain
 from workers.signals import Heartbeat, TrialFlags
 from workers.trainer import TrialResult, run_trial
 
-__all__ = ["Backoff", "Worker", "WorkerOptions"]
+__all__ = ["DATASET_STREAK", "Backoff", "Worker", "WorkerOptions"]
 
 log = logging.getLogger(__name__)
+# Pieces of work in a row whose data would not load on this node before the slot stops: such
+# a node fails each piece at once and would otherwise take trial after trial of the fleet's.
+DATASET_STREAK = 3
 
 
 @dataclass
@@ -69,6 +72,9 @@ class Worker:
         self.shutdown = shutdown or threading.Event()
         self.backoff = backoff or Backoff()
         self.finished = 0
+        self.dataset_failures = 0
+        # Why this node cannot do the work (set after DATASET_STREAK dataset errors in a row).
+        self.unfit: str | None = None
 
     def run(self) -> int:
         """Work until shutdown, `max_trials`, or `idle_exit` seconds without work."""
@@ -85,6 +91,9 @@ class Worker:
             self.backoff.reset()
             self.work(assignment)
             self.finished += 1
+            if self.unfit is not None:
+                log.error("this slot stops: %s", self.unfit)
+                break
             idle_since = time.monotonic()
         return self.finished
 
@@ -110,6 +119,7 @@ class Worker:
             with Heartbeat(reporter, assignment.heartbeat_seconds, flags):
                 result = self._run(assignment, reporter, flags)
             self._complete(reporter, result)
+            self._count_dataset_failures(result)
         except LeaseLost as exc:
             log.warning("work %s dropped: %s", assignment.work_id, exc)
         finally:
@@ -127,6 +137,17 @@ class Worker:
             failure = Failure("worker stopped", True) if self.shutdown.is_set() else classify(exc)
             log.warning("work %s failed: %s", assignment.work_id, failure.reason)
             return TrialResult("failed", reason=failure.reason, retryable=failure.retryable)
+
+    def _count_dataset_failures(self, result: TrialResult) -> None:
+        if result.status == "failed" and (result.reason or "").startswith(DATASET_ERROR):
+            self.dataset_failures += 1
+        else:
+            self.dataset_failures = 0
+        if self.dataset_failures >= DATASET_STREAK:
+            self.unfit = (
+                f"{self.dataset_failures} pieces of work in a row could not load their data on"
+                f" this node; the last: {result.reason}"
+            )
 
     def _complete(self, reporter: Reporter, result: TrialResult) -> None:
         fields = result.complete_fields(self.options.device)

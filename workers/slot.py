@@ -15,7 +15,7 @@ import sys
 import threading
 from types import FrameType
 
-from workers.supervisor import NO_DEVICE_EXIT, RECYCLE_EXIT
+from workers.supervisor import RECYCLE_EXIT, UNFIT_EXIT
 
 __all__ = ["main", "recycled"]
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     problem = missing_gpu(args.gpu)
     if problem is not None:
         log.error("slot %s %s", args.name, problem)
-        return NO_DEVICE_EXIT
+        return UNFIT_EXIT
     options = WorkerOptions(
         worker_id=args.name,
         device=describe_device(),
@@ -80,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     log.info("slot %s on %s, controller %s", args.name, options.device, args.controller)
     with Client(args.controller, os.environ.get("HPSEARCH_TOKEN")) as client:
-        done = Worker(client, options, shutdown).run()
+        worker = Worker(client, options, shutdown)
+        done = worker.run()
     log.info("slot %s finished %d pieces of work", args.name, done)
+    if worker.unfit is not None:
+        return UNFIT_EXIT
     if recycled(done, args.max_trials, args.recycle_after) and not shutdown.is_set():
         return RECYCLE_EXIT
     return 0

@@ -1,7 +1,8 @@
 """The supervisor: one slot process per GPU slot (or CPU slot), restarted if it dies, and a
 graceful stop on SIGTERM/SIGINT that lets each slot hand its running work back. A slot that
-cannot use its GPU is not started again; once every slot has ended, the supervisor exits
-with 1 if one was given up on (that, or dying too often), else 0.
+cannot work on this node (no usable GPU, data it cannot load) is not started again; once
+every slot has ended, the supervisor exits with 1 if one was given up on (that, or dying
+too often), else 0.
 
 Slot processes are recycled: after `recycle_after` pieces of work a slot exits with
 `RECYCLE_EXIT` and a fresh process takes its place. TensorFlow keeps each fitted model's
@@ -24,11 +25,13 @@ from types import FrameType
 
 from workers.pinning import gpu_environment
 
-__all__ = ["NO_DEVICE_EXIT", "RECYCLE_EXIT", "SlotPlan", "Supervisor", "plan_slots"]
+__all__ = ["RECYCLE_EXIT", "UNFIT_EXIT", "SlotPlan", "Supervisor", "plan_slots"]
 
 log = logging.getLogger(__name__)
 RECYCLE_EXIT = 75  # EX_TEMPFAIL: "done my share, start me again"
-NO_DEVICE_EXIT = 78  # EX_CONFIG: "my GPU is not usable here"; starting again would not help
+# EX_CONFIG: "this node cannot do the work" (no usable GPU, data it cannot load); starting
+# the slot again would not help.
+UNFIT_EXIT = 78
 RESTARTS_PER_WINDOW = 5
 RESTART_WINDOW = 300.0
 
@@ -137,9 +140,9 @@ class Supervisor:
             log.info("slot %s recycled after %d pieces of work", slot.plan.name, slot.finished)
             self._start(slot, recycle=True)
             return
-        if code == NO_DEVICE_EXIT:
-            log.error("slot %s cannot use GPU %s (its log says why); not starting it again",
-                      slot.plan.name, slot.plan.gpu)  # fmt: skip
+        if code == UNFIT_EXIT:
+            log.error("slot %s cannot work on this node (its log says why); not starting it"
+                      " again", slot.plan.name)  # fmt: skip
             slot.done = slot.given_up = True
             return
         now = time.monotonic()

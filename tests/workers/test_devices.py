@@ -7,7 +7,7 @@ import pytest
 
 import hpsearch
 from workers import devices, slot
-from workers.supervisor import NO_DEVICE_EXIT
+from workers.supervisor import UNFIT_EXIT
 
 
 def no_gpu(backend: str) -> list[str]:
@@ -50,4 +50,4 @@ def test_the_slot_exits_before_claiming_anything(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(hpsearch, "Client", no_client)
     monkeypatch.setattr(slot.signal, "signal", lambda signum, handler: None)  # keep pytest's
     argv = ["--controller", "http://127.0.0.1:1", "--name", "t-gpu0-0", "--gpu", "0"]
-    assert slot.main(argv) == NO_DEVICE_EXIT
+    assert slot.main(argv) == UNFIT_EXIT

@@ -4,14 +4,16 @@ models on digits: completion, NaN loss, build errors, shutdown hand-back."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from hpsearch import Client
 from hpsearch.objects import ReportAnswer
 from tests.support.specs import spec
-from workers.loop import Worker, WorkerOptions
+from workers.loop import DATASET_STREAK, Worker, WorkerOptions
 
 pytestmark = pytest.mark.keras
 
@@ -103,3 +105,28 @@ def test_a_shutdown_hands_the_running_trial_back_at_once(client: Client) -> None
     assert handed_back.state == "failed" and handed_back.reason == "worker stopped"
     assert handed_back.requeued and handed_back.epochs < 50
     assert waiting.state == "queued" and waiting.params == handed_back.params
+
+
+def test_a_node_that_cannot_load_the_data_stops_after_a_few_pieces_of_work(
+    client: Client, tmp_path: Path
+) -> None:
+    study = small_study(client, max_trials=20, dataset=f"npz:{tmp_path / 'missing.npz'}")
+    worker = Worker(client, WorkerOptions(worker_id="loop-test", idle_exit=0))
+    assert worker.run() == DATASET_STREAK
+    assert worker.unfit is not None and "could not load their data on this node" in worker.unfit
+    trials = client.trials(study)
+    assert len([t for t in trials if t.state == "failed"]) == DATASET_STREAK
+    assert all((t.reason or "").startswith("dataset error: ") for t in trials if t.reason)
+    # The study itself runs on, for nodes that can load the data.
+    assert client.get_study(study).state == "running"
+
+
+def test_one_dataset_failure_among_trained_trials_does_not_stop_the_node(
+    app: FastAPI, client: Client
+) -> None:
+    app.state.ctx.settings = app.state.ctx.settings.model_copy(update={"retry_budget": 0})
+    worker = Worker(client, WorkerOptions(worker_id="loop-test", idle_exit=0))
+    small_study(client, max_trials=1, name="no-data", dataset="npz:/nonexistent/x.npz")
+    small_study(client, max_trials=2)
+    assert worker.run() == 3  # the oldest study's trial first: it fails, then two train
+    assert worker.unfit is None and worker.dataset_failures == 0

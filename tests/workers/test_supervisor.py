@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from workers.slot import recycled
-from workers.supervisor import NO_DEVICE_EXIT, RECYCLE_EXIT, Supervisor, plan_slots
+from workers.supervisor import RECYCLE_EXIT, UNFIT_EXIT, Supervisor, plan_slots
 
 # A stand-in slot: logs its arguments, then exits as a real slot would after its share of work:
 # RECYCLE_EXIT while its --max-trials budget exceeds --recycle-after, else 0.
@@ -87,7 +87,7 @@ def test_a_slot_asks_to_be_recycled_only_with_work_left(
 
 
 def test_a_slot_without_its_gpu_is_not_started_again(tmp_path: Path) -> None:
-    code, starts = supervise(tmp_path, EXITING_SLOT, [str(NO_DEVICE_EXIT)], gpus=["3"])
+    code, starts = supervise(tmp_path, EXITING_SLOT, [str(UNFIT_EXIT)], gpus=["3"])
     assert code == 1
     assert len(starts) == 1
     assert "--gpu 3" in starts[0]
