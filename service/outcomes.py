@@ -25,9 +25,11 @@ from service.tables import LeaseRow, StudyRow, TrialRow
 __all__ = ["TrialOutcome", "finish_study_if_spent", "settle_trial"]
 
 log = logging.getLogger(__name__)
-# Failures that say nothing of the trial: its worker stopped (SIGTERM; `workers.loop`) or
-# vanished (the reaper's expired lease). They neither count in a streak nor break one.
-NOT_THE_TRIALS_DOING = ("worker stopped", "lease expired")
+# Failures that say nothing of the study's set-up: its worker stopped (SIGTERM; `workers.loop`)
+# or vanished (the reaper's expired lease), or its params made the loss diverge (a high learning
+# rate: KerasTuner does not count a NaN loss as a failed trial either). They neither count in a
+# streak nor break one, so that a wide learning-rate range does not pause a study overnight.
+NOT_A_SETUP_FAILURE = ("worker stopped", "lease expired", "nan loss")
 _OPTUNA_STATES = {
     "completed": TrialState.COMPLETE,
     "pruned": TrialState.PRUNED,
@@ -74,7 +76,7 @@ def settle_trial(
     lease.state, lease.ended_at = lease_state, now
     ctx.telemetry.finished.labels(outcome.state).inc()
     ended = finish_study_if_spent(ctx, session, study, now)
-    if not ended and outcome.state == "failed" and outcome.reason not in NOT_THE_TRIALS_DOING:
+    if not ended and outcome.state == "failed" and outcome.reason not in NOT_A_SETUP_FAILURE:
         _pause_if_failing(ctx, session, study.study_id, outcome.reason, now)
     return requeued
 
@@ -84,8 +86,9 @@ def _pause_if_failing(
 ) -> None:
     """Pause a running study whose last `failure_streak` finished trials all failed, saying
     why: a dataset path that no worker can read, or a model that never builds, fails every
-    trial, and the budget is better kept for after the fix (`hpsearch resume`). KerasTuner
-    stops a search after 3 failed trials in a row (`max_consecutive_failed_trials`)."""
+    trial, and the budget is better kept for after the fix (`hpsearch resume`); so does a
+    batch that runs out of memory on every model. KerasTuner stops a search after 3 failed
+    trials in a row (`max_consecutive_failed_trials`)."""
     streak = ctx.settings.failure_streak
     if streak <= 0:
         return
@@ -96,7 +99,7 @@ def _pause_if_failing(
             or_(
                 TrialRow.state != "failed",
                 TrialRow.reason.is_(None),
-                TrialRow.reason.not_in(NOT_THE_TRIALS_DOING),
+                TrialRow.reason.not_in(NOT_A_SETUP_FAILURE),
             )
         )
         .order_by(TrialRow.finished_at.desc(), TrialRow.trial_id.desc())

@@ -54,11 +54,11 @@ def test_failures_between_successes_do_not_pause(client: Client) -> None:
     assert client.get_study(study.study_id).state == "running"
 
 
-def test_stopped_workers_and_expired_leases_neither_count_nor_break_a_streak(
+def test_stopped_workers_expired_leases_and_nan_losses_neither_count_nor_break_a_streak(
     client: Client,
 ) -> None:
     study = small_study(client)
-    for reason in [MISSING] * 3 + ["worker stopped", "lease expired"] + [MISSING]:
+    for reason in [MISSING] * 3 + ["worker stopped", "lease expired", "nan loss"] + [MISSING]:
         finish(client, "failed", reason, retryable=True)
     assert client.get_study(study.study_id).state == "running"  # four of the trial's own
     finish(client, "failed", MISSING, retryable=True)
@@ -66,6 +66,19 @@ def test_stopped_workers_and_expired_leases_neither_count_nor_break_a_streak(
     assert paused.halted
     # Retries count as trials of the streak; the retried params wait, queued, for the resume.
     assert paused.counts["queued"] == 1
+
+
+def test_diverging_trials_alone_never_pause_but_running_out_of_memory_does(
+    client: Client,
+) -> None:
+    study = small_study(client)
+    for _ in range(6):
+        finish(client, "failed", "nan loss")
+    assert client.get_study(study.study_id).state == "running"
+    for _ in range(5):
+        finish(client, "failed", "out of memory")
+    paused = client.get_study(study.study_id)
+    assert paused.state_reason == "5 failed trials in a row; the last: out of memory"
 
 
 def test_a_streak_that_spends_the_budget_completes_the_study(client: Client) -> None:
