@@ -45,7 +45,8 @@ def submit(
         typer.Option(
             "--watch",
             help="Show progress until the study ends and, when its spec asks for one, the "
-            "retrain of its best trial.",
+            "retrain of its best trial. Exits with 1 if the study is paused for failing, ends "
+            "with no completed trial, or its retrain fails.",
         ),
     ] = False,
     hypermodel: Annotated[
@@ -87,12 +88,19 @@ def submit(
             why = f"paused after {ended.state_reason}"
             fail(f"study {ended.study_id} {ended.name} {why}; once that is fixed:"
                  f" hpsearch resume {ended.name}", 1)  # fmt: skip
+        if not ended.counts.get("completed"):  # all failed, or stopped before one completed
+            counts = ", ".join(f"{n} {state}" for state, n in ended.counts.items() if n)
+            fail(f"study {ended.study_id} {ended.name} {ended.state} with no completed trial"
+                 f" ({counts or 'no trials'}); why they failed:"
+                 f" hpsearch trials {ended.name} --state failed", 1)  # fmt: skip
         if ended.retrain is not None:  # queued as the study completed: the spec's `retrain`
             say("retraining the best trial on train+val…")
             ended = watch_study(client, study.study_id, retrain=True, console=console)
         show_table(leaderboard_table(client.leaderboard(study.study_id, LEADERBOARD_ROWS)))
         if ended.retrain is not None:
             say(f"retrain: {retrain_summary(ended.retrain)}")
+            if ended.retrain.state == "failed":
+                raise typer.Exit(1)
 
 
 def list_studies(controller: ControllerOption = DEFAULT_URL, token: TokenOption = None) -> None:

@@ -134,6 +134,39 @@ def test_submit_watch_without_a_retrain_returns_when_the_trials_end(
     assert client.get_study("digits-cnn").retrain is None
 
 
+def test_submit_watch_fails_when_no_trial_completed_or_the_retrain_failed(
+    cli: CliRunner, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hpsearch.progress
+
+    def diverge(seconds: float) -> None:  # NaN losses: they never pause the study
+        work = client.claim("sim-1")
+        if work is not None:
+            client.complete(work.work_id, "sim-1", "failed", reason="nan loss")
+
+    fake_time = types.SimpleNamespace(monotonic=hpsearch.progress.time.monotonic, sleep=diverge)
+    monkeypatch.setattr(hpsearch.progress, "time", fake_time)
+    result = cli.invoke(app, ["submit", str(small_spec(tmp_path, max_trials=6)), "--watch"])
+    assert result.exit_code == 1, result.output
+    assert one_error_line(result.stderr) == (
+        "error: study 1 digits-cnn completed with no completed trial (6 failed); why they"
+        " failed: hpsearch trials digits-cnn --state failed"
+    )
+    assert client.get_study("digits-cnn").retrain is None
+
+    def fail_the_retrain(seconds: float) -> None:
+        if SimulatedWorker(client, "sim-2").run_one() is None:
+            job = client.claim("sim-2")
+            assert job is not None and job.kind == "retrain"
+            client.complete(job.work_id, "sim-2", "failed", reason="out of memory")
+
+    fake_time.sleep = fail_the_retrain
+    spec_file = small_spec(tmp_path, name="second")
+    result = cli.invoke(app, ["submit", str(spec_file), "--watch"])
+    assert result.exit_code == 1, result.output
+    assert "retrain: failed" in result.stdout and "out of memory" in result.stdout
+
+
 def test_studies_lists_each_study_with_its_progress(
     cli: CliRunner, client: Client, tmp_path: Path
 ) -> None:
