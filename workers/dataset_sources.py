@@ -8,10 +8,12 @@ functions that need them, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +173,26 @@ def keras_cache_dir() -> Path:
     return Path(os.path.expanduser(home)) / "datasets"
 
 
+@contextlib.contextmanager
+def one_process_at_a_time(folder: Path) -> Iterator[None]:
+    """Hold a lock on a file in `folder` shared by this node's processes. Keras downloads
+    into its cache file in place: the slots of a node starting together on CIFAR-10 would
+    each find the others' half-written file, take it for corrupt and download over it. A
+    folder that cannot hold the lock file (or a system without `flock`) goes unlocked."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = (folder / ".hpsearch-download.lock").open("a")
+    except (ImportError, OSError) as exc:
+        logger.debug("no download lock in %s: %s", folder, exc)
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def load_keras_arrays(name: str, ref: str) -> SourceArrays:
     """A `keras.datasets` dataset, from Keras' cache or downloaded into it."""
     if name not in KERAS_DATASETS:
@@ -182,7 +204,8 @@ def load_keras_arrays(name: str, ref: str) -> SourceArrays:
             f"dataset {ref!r} needs Keras, which is not installed (pip install 'hpsearch[worker]')"
         ) from exc
     try:
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+        with one_process_at_a_time(keras_cache_dir()):
+            (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
     except Exception as exc:
         reason = str(exc) or type(exc).__name__
         raise DatasetError(

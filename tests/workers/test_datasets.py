@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import types
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from PIL import Image
 
 from workers import image_folders
+from workers.dataset_sources import load_keras_arrays
 from workers.datasets import Dataset, DatasetError, Split, clear_memory_cache, load_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -431,6 +433,39 @@ def test_a_failed_keras_download_names_the_download_and_the_cache(tmp_path, monk
     message = str(caught.value)
     assert "'mnist'" in message and "download failed" in message and "URL fetch" in message
     assert str(tmp_path / "keras-home" / "datasets") in message
+
+
+def test_slots_of_a_node_load_a_keras_dataset_one_at_a_time(tmp_path, monkeypatch):
+    """Keras writes its download in place: two slots downloading at once would spoil it."""
+    entries = [threading.Event(), threading.Event()]
+    release, inside, most = threading.Event(), [], []
+
+    def load_data():
+        entries[len(most)].set()
+        inside.append(1)
+        most.append(len(inside))
+        release.wait(timeout=30)  # the first load holds on while the second slot starts
+        inside.pop()
+        x, y = np.zeros((4, 2, 2), np.uint8), np.arange(4) % 2
+        return (x, y), (x[:2], y[:2])
+
+    fake_keras = types.ModuleType("keras")
+    fake_keras.datasets = types.SimpleNamespace(  # type: ignore[attr-defined]
+        mnist=types.SimpleNamespace(load_data=load_data)
+    )
+    monkeypatch.setitem(sys.modules, "keras", fake_keras)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    (tmp_path / "keras-home").mkdir()
+    slots = [threading.Thread(target=load_keras_arrays, args=("mnist", "mnist")) for _ in range(2)]
+    slots[0].start()
+    assert entries[0].wait(timeout=30)
+    slots[1].start()
+    assert not entries[1].wait(timeout=1.0)  # the second slot waits for the lock
+    release.set()
+    for slot in slots:
+        slot.join(timeout=30)
+    assert entries[1].is_set() and most == [1, 1]
+    assert (tmp_path / "keras-home" / "datasets" / ".hpsearch-download.lock").exists()
 
 
 @pytest.mark.keras
