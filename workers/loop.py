@@ -2,7 +2,9 @@
 
 It never spins: when there is no work, or the controller is out of reach, it waits with
 exponential backoff and jitter. A shutdown (SIGTERM) stops the running trial at its next
-batch and hands it back to the queue at once.
+batch and hands it back to the queue at once. A token the controller refuses (401, 403)
+stops the slot at once, as does `idle_exit` reached while the controller was out of reach:
+neither is "no work", and the slot's exit says so (`unfit`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import keras
 
 from hpsearch import Client
-from hpsearch.errors import ApiError, ControllerUnreachable, Invalid
+from hpsearch.errors import ApiError, ControllerUnreachable, Forbidden, Invalid, Unauthorized
 from hpsearch.objects import Assignment
 from workers.datasets import Split, load_dataset
 from workers.failures import DATASET_ERROR, Failure, LeaseLost, classify
@@ -73,8 +75,10 @@ class Worker:
         self.backoff = backoff or Backoff()
         self.finished = 0
         self.dataset_failures = 0
-        # Why this node cannot do the work (set after DATASET_STREAK dataset errors in a row).
+        # Why this slot cannot do the work: DATASET_STREAK dataset errors in a row, a refused
+        # token, or a controller out of reach until `idle_exit`.
         self.unfit: str | None = None
+        self.unreachable: str | None = None  # the last claim's failure to reach the controller
 
     def run(self) -> int:
         """Work until shutdown, `max_trials`, or `idle_exit` seconds without work."""
@@ -82,9 +86,12 @@ class Worker:
         limit, idle_exit = self.options.max_trials, self.options.idle_exit
         while not self.shutdown.is_set() and (limit is None or self.finished < limit):
             assignment = self._claim()
+            if self.unfit is not None:
+                log.error("this slot stops: %s", self.unfit)
+                break
             if assignment is None:
                 if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
-                    log.info("no work for %.0f s; exiting", idle_exit)
+                    self._idle_exit(idle_exit)
                     break
                 self.shutdown.wait(self.backoff.next())
                 continue
@@ -97,7 +104,15 @@ class Worker:
             idle_since = time.monotonic()
         return self.finished
 
+    def _idle_exit(self, idle_exit: float) -> None:
+        if self.unreachable is None:
+            log.info("no work for %.0f s; exiting", idle_exit)
+            return
+        self.unfit = f"the controller was out of reach for {idle_exit:.0f} s ({self.unreachable})"
+        log.error("this slot stops: %s", self.unfit)
+
     def _claim(self) -> Assignment | None:
+        self.unreachable = None
         try:
             return self.client.claim(
                 self.options.worker_id,
@@ -105,9 +120,17 @@ class Worker:
                 device=self.options.device,
                 kinds=self.options.kinds,
             )
-        except (ControllerUnreachable, ApiError) as exc:
+        except (Unauthorized, Forbidden) as exc:
+            self.unfit = (
+                f"the controller refused this worker's token ({exc}); HPSEARCH_TOKEN must be"
+                " a worker or admin token of this controller"
+            )
+        except ControllerUnreachable as exc:
             log.warning("claim failed: %s", exc)
-            return None
+            self.unreachable = str(exc)
+        except ApiError as exc:
+            log.warning("claim failed: %s", exc)
+        return None
 
     def work(self, assignment: Assignment) -> None:
         """Run one assignment and complete it (or drop it if the lease is lost)."""

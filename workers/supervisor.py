@@ -1,6 +1,7 @@
 """The supervisor: one slot process per GPU slot (or CPU slot), restarted if it dies, and a
 graceful stop on SIGTERM/SIGINT that lets each slot hand its running work back. A slot that
-cannot work on this node (no usable GPU, data it cannot load) is not started again; once
+cannot work on this node (no usable GPU, data it cannot load, a token the controller
+refuses, a controller out of reach until `--idle-exit`) is not started again; once
 every slot has ended, the supervisor exits with 1 if one was given up on (that, or dying
 too often), else 0.
 

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from hpsearch import Client
+from hpsearch.errors import ControllerUnreachable, Unauthorized, Unavailable
 from hpsearch.objects import ReportAnswer
 from tests.support.specs import spec
 from workers.loop import DATASET_STREAK, Worker, WorkerOptions
@@ -130,3 +131,45 @@ def test_one_dataset_failure_among_trained_trials_does_not_stop_the_node(
     small_study(client, max_trials=2)
     assert worker.run() == 3  # the oldest study's trial first: it fails, then two train
     assert worker.unfit is None and worker.dataset_failures == 0
+
+
+class RefusingClient(Client):
+    """A client whose claims all fail with `error`; counts them."""
+
+    def __init__(self, inner: Client, error: Exception) -> None:
+        super().__init__(inner.url, http=inner._http)
+        self.error, self.claims = error, 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.claims += 1
+        raise self.error
+
+
+def test_a_refused_token_stops_the_slot_at_its_first_claim(client: Client) -> None:
+    refusing = RefusingClient(client, Unauthorized(401, "invalid or revoked token"))
+    worker = Worker(refusing, WorkerOptions(worker_id="loop-test", idle_exit=3600))
+    assert worker.run() == 0
+    assert refusing.claims == 1  # no retries: a token does not mend itself
+    assert worker.unfit is not None
+    assert "refused this worker's token (401: invalid or revoked token)" in worker.unfit
+
+
+@pytest.mark.parametrize(
+    ("error", "unfit"),
+    [
+        (ControllerUnreachable("cannot reach http://ctl: refused"), True),
+        (Unavailable(503, "database unavailable"), False),  # it answered: no work to give
+    ],
+)
+def test_idle_exit_while_the_controller_is_out_of_reach_is_not_a_clean_exit(
+    client: Client, error: Exception, unfit: bool
+) -> None:
+    worker = Worker(RefusingClient(client, error), WorkerOptions(worker_id="w", idle_exit=0))
+    assert worker.run() == 0
+    if unfit:
+        assert (
+            worker.unfit
+            == "the controller was out of reach for 0 s (cannot reach http://ctl: refused)"
+        )
+    else:
+        assert worker.unfit is None
