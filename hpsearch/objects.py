@@ -84,6 +84,7 @@ class Retrain:
     seed_scores: list[dict[str, Any]] | None = None
     reason: str | None = None
     model: ModelFile | None = None
+    trial_number: int | None = None  # None from a controller older than the field
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Retrain:

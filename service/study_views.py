@@ -167,6 +167,7 @@ def retrain_public(session: Session, study: StudyRow) -> RetrainPublic | None:
         job_id=job.job_id,
         state=job.state,
         trial_id=job.trial_id,
+        trial_number=session.get_one(TrialRow, job.trial_id).trial_number,
         epochs=job.epochs,
         seeds=job.seeds,
         attempt=job.attempt,

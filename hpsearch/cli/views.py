@@ -138,12 +138,18 @@ def accuracy_summary(retrain: Retrain) -> str | None:
     return line
 
 
+def _trial_of(retrain: Retrain) -> str:
+    if retrain.trial_number is None:
+        return f"trial id {retrain.trial_id}"
+    return f"trial {retrain.trial_number}"
+
+
 def retrain_summary(retrain: Retrain | None) -> str:
     """One line: state, job, trial, epochs, seeds; the test accuracy or the failure reason."""
     if retrain is None:
         return "none"
     text = (
-        f"{retrain.state} (job {retrain.job_id}, trial id {retrain.trial_id},"
+        f"{retrain.state} (job {retrain.job_id}, {_trial_of(retrain)},"
         f" {retrain.epochs} epochs, {retrain.seeds} seed{'s' if retrain.seeds > 1 else ''})"
     )
     accuracy = accuracy_summary(retrain)

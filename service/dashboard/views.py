@@ -61,14 +61,6 @@ class StudyPage:
         return counts.get("completed", 0) + counts.get("pruned", 0) + counts.get("failed", 0)
 
     @property
-    def retrained_number(self) -> int | None:
-        """The retrained trial's number, when it is on the leaderboard (it usually leads)."""
-        retrain = self.study.retrain
-        if retrain is None:
-            return None
-        return next((t.number for t in self.leaderboard if t.trial_id == retrain.trial_id), None)
-
-    @property
     def test_metrics(self) -> list[MetricRow]:
         retrain = self.study.retrain
         return metric_rows(retrain.test_metrics or {}) if retrain else []

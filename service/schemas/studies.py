@@ -78,6 +78,7 @@ class RetrainPublic(BaseModel):
     job_id: int
     state: str
     trial_id: int
+    trial_number: int  # the number the leaderboard and the trials list show
     epochs: int
     seeds: int
     attempt: int

@@ -120,6 +120,8 @@ def test_submit_watch_shows_progress_the_leaderboard_and_the_retrain(
     study = client.get_study("digits-cnn")
     assert study.state == "completed"
     assert study.retrain is not None and study.retrain.model is not None
+    assert study.best is not None and study.retrain.trial_number == study.best.number
+    assert f"(job 1, trial {study.best.number}, " in result.stdout
 
 
 def test_submit_watch_without_a_retrain_returns_when_the_trials_end(

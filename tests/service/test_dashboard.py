@@ -175,6 +175,10 @@ def test_the_retrained_model_panel_shows_test_metrics_and_the_download(
     html = http.get(f"/studies/{study_id}").text
     panel = html.split('id="retrain"', 1)[1].split("</section>", 1)[0]
     assert "state-completed" in panel and "2 seeds" in panel
+    retrain = client.get_study(study_id).retrain
+    assert retrain is not None and retrain.trial_id == job.trial_id
+    assert retrain.trial_number == job.trial_number  # the number the leaderboard shows
+    assert f"Trial {job.trial_number} retrained on train+val" in panel
     assert "0.91" in panel and "0.9 ± 0.0141" in panel
     assert f'href="/api/v1/studies/{study_id}/model"' in panel
     assert http.get(f"/api/v1/studies/{study_id}/model").content == model.read_bytes()
