@@ -19,7 +19,14 @@ from hpsearch.cli.connection import (
     open_client,
 )
 from hpsearch.cli.output import console, fail
-from hpsearch.cli.views import leaderboard_table, retrain_summary, say, show_table, trials_table
+from hpsearch.cli.views import (
+    leaderboard_table,
+    objectives,
+    retrain_summary,
+    say,
+    show_table,
+    trials_table,
+)
 from hpsearch.client import Client
 from hpsearch.objects import Retrain, Trial
 
@@ -44,12 +51,14 @@ def leaderboard(
 ) -> None:
     """Completed trials ranked by the objective, best first."""
     with open_client(controller, token) as client:
-        path = f"/api/v1/studies/{client.study_id(study)}/leaderboard"
+        found = client.get_study(study)
+        path = f"/api/v1/studies/{found.study_id}/leaderboard"
         rows = client.request("GET", path, params={"limit": limit}).json()
         if as_json:
             _print_json(rows)
             return
-        show_table(leaderboard_table([Trial.from_json(row) for row in rows]))
+        board = [Trial.from_json(row) for row in rows]
+        show_table(leaderboard_table(board, metrics=[m for m, _ in objectives(found)]))
 
 
 def trials(
@@ -67,13 +76,15 @@ def trials(
 ) -> None:
     """A study's trials by number, with params, state, value, worker and duration."""
     with open_client(controller, token) as client:
-        path = f"/api/v1/studies/{client.study_id(study)}/trials"
+        found = client.get_study(study)
+        path = f"/api/v1/studies/{found.study_id}/trials"
         params = {"state": state} if state else {}
         rows = client.request("GET", path, params=params).json()
         if as_json:
             _print_json(rows)
             return
-        show_table(trials_table([Trial.from_json(row) for row in rows]))
+        listed = [Trial.from_json(row) for row in rows]
+        show_table(trials_table(listed, metrics=[m for m, _ in objectives(found)]))
 
 
 def retrain(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from hpsearch import Client
 from hpsearch.cli.connection import (
     DEFAULT_URL,
     ControllerOption,
@@ -22,6 +23,7 @@ from hpsearch.cli.views import (
     format_number,
     format_value,
     leaderboard_table,
+    objectives,
     retrain_summary,
     say,
     show_table,
@@ -84,7 +86,7 @@ def submit(
             return
         ended = watch_study(client, study.study_id, console=console)
         if ended.halted:
-            show_table(leaderboard_table(client.leaderboard(study.study_id, LEADERBOARD_ROWS)))
+            _show_leaderboard(client, ended)
             why = f"paused after {ended.state_reason}"
             fail(f"study {ended.study_id} {ended.name} {why}; once that is fixed:"
                  f" hpsearch resume {ended.name}", 1)  # fmt: skip
@@ -96,7 +98,7 @@ def submit(
         if ended.retrain is not None:  # queued as the study completed: the spec's `retrain`
             say("retraining the best trial on train+val…")
             ended = watch_study(client, study.study_id, retrain=True, console=console)
-        show_table(leaderboard_table(client.leaderboard(study.study_id, LEADERBOARD_ROWS)))
+        _show_leaderboard(client, ended)
         if ended.retrain is not None:
             say(f"retrain: {retrain_summary(ended.retrain)}")
             if ended.retrain.state == "failed":
@@ -138,15 +140,26 @@ def study_view(study: Study) -> Table:
     return grid
 
 
+def _show_leaderboard(client: Client, study: Study) -> None:
+    board = client.leaderboard(study.study_id, LEADERBOARD_ROWS)
+    show_table(leaderboard_table(board, metrics=[m for m, _ in objectives(study)]))
+
+
 def _best_rows(study: Study) -> list[tuple[str, str]]:
+    """The best trial (with several objectives: the first of the Pareto front) and its
+    params."""
     best = study.best
     if best is None:
         return [("best", "none yet")]
-    objective = study.spec.get("objective")
-    metric = objective.get("metric", "value") if isinstance(objective, dict) else "value"
+    named = objectives(study)
+    values = best.values if len(named) > 1 and best.values else [best.value]
+    scored = ", ".join(
+        f"{metric} {format_value(value)} ({direction})"
+        for (metric, direction), value in zip(named, values, strict=False)
+    )
+    front = " (the first of the Pareto front)" if len(named) > 1 else ""
     params = "  ".join(f"{k}={format_number(v)}" for k, v in best.params.items())
-    value = f"trial {best.number}: {metric} {format_value(best.value)} ({study.direction})"
-    return [("best", value), ("params", params)]
+    return [("best", f"trial {best.number}{front}: {scored}"), ("params", params)]
 
 
 def pause(

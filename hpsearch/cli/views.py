@@ -11,13 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 from hpsearch.cli.output import console
-from hpsearch.objects import Retrain, StudySummary, Trial
+from hpsearch.objects import Retrain, Study, StudySummary, Trial
 
 __all__ = [
     "accuracy_summary",
     "format_number",
     "format_value",
     "leaderboard_table",
+    "objectives",
     "retrain_summary",
     "say",
     "show_table",
@@ -83,6 +84,13 @@ def studies_table(studies: Sequence[StudySummary]) -> Table:
     return table
 
 
+def objectives(study: Study) -> list[tuple[str, str]]:
+    """(metric, direction) of each of a study's objectives, as its spec normalized them."""
+    objective = study.spec.get("objective") or []
+    listed = objective if isinstance(objective, list) else [objective]
+    return [(o.get("metric", "value"), o.get("direction", study.direction)) for o in listed]
+
+
 def _param_names(trials: Sequence[Trial]) -> list[str]:
     names: dict[str, None] = {}
     for trial in trials:
@@ -90,13 +98,17 @@ def _param_names(trials: Sequence[Trial]) -> list[str]:
     return list(names)
 
 
-def _trial_table(trials: Sequence[Trial], *, title: str, ranked: bool) -> Table:
-    """One row per trial: its number, value, params (one column each), epochs, duration,
-    worker; a rank first when `ranked`, the state and reason when not."""
+def _trial_table(
+    trials: Sequence[Trial], *, title: str, ranked: bool, metrics: Sequence[str]
+) -> Table:
+    """One row per trial: its number, value (a column per objective when there are several,
+    named by its metric), params (one column each), epochs, duration, worker; a rank first
+    when `ranked`, the state and reason when not."""
     params = _param_names(trials)
+    values = list(metrics) if len(metrics) > 1 else ["value"]
     table = _table(title)
     columns = [("rank", True), ("trial", True)] if ranked else [("trial", True), ("state", False)]
-    columns += [("value", True), *((name, True) for name in params)]
+    columns += [*((name, True) for name in values), *((name, True) for name in params)]
     columns += [("epochs", True), ("duration", True), ("worker", False)]
     columns += [] if ranked else [("reason", False)]
     for header, right in columns:
@@ -106,7 +118,13 @@ def _trial_table(trials: Sequence[Trial], *, title: str, ranked: bool) -> Table:
         cells.append(str(trial.number))
         if not ranked:
             cells.append(trial.state)
-        cells.append(format_value(trial.value))
+        if len(values) > 1:
+            given = trial.values or []
+            cells += [
+                format_value(given[i] if i < len(given) else None) for i in range(len(values))
+            ]
+        else:
+            cells.append(format_value(trial.value))
         cells += [format_number(trial.params[n]) if n in trial.params else "-" for n in params]
         cells += [str(trial.epochs), _duration(trial.duration_s), trial.worker_id or "-"]
         if not ranked:
@@ -115,13 +133,18 @@ def _trial_table(trials: Sequence[Trial], *, title: str, ranked: bool) -> Table:
     return table
 
 
-def leaderboard_table(trials: Sequence[Trial], title: str = "leaderboard") -> Table:
-    """Completed trials as ranked by the controller, best first."""
-    return _trial_table(trials, title=title, ranked=True)
+def leaderboard_table(
+    trials: Sequence[Trial], title: str = "leaderboard", metrics: Sequence[str] = ()
+) -> Table:
+    """Completed trials as ranked by the controller, best first (the Pareto front, when the
+    study has several objectives: `metrics` names them)."""
+    return _trial_table(trials, title=title, ranked=True, metrics=metrics)
 
 
-def trials_table(trials: Sequence[Trial], title: str = "trials") -> Table:
-    return _trial_table(trials, title=title, ranked=False)
+def trials_table(
+    trials: Sequence[Trial], title: str = "trials", metrics: Sequence[str] = ()
+) -> Table:
+    return _trial_table(trials, title=title, ranked=False, metrics=metrics)
 
 
 def accuracy_summary(retrain: Retrain) -> str | None:

@@ -151,3 +151,36 @@ def test_download_before_any_retrain_is_one_line(cli: CliRunner, client: Client)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: 404")
+
+
+def test_with_several_objectives_each_gets_its_column_and_status_names_them(
+    cli: CliRunner, client: Client
+) -> None:
+    objective = [{"metric": "val_accuracy"}, {"metric": "val_loss"}]
+    client.create_study(spec(name="two", objective=objective, pruner="none", sampler="random",
+                             max_trials=3, max_parallel=1, retrain=None))  # fmt: skip
+    scores = [(0.90, 0.30), (0.80, 0.20), (0.70, 0.50)]  # the third is dominated
+    for accuracy, loss in scores:
+        work = client.claim("w1")
+        assert work is not None
+        metrics = {"val_accuracy": accuracy, "val_loss": loss}
+        client.complete(work.work_id, "w1", "completed", metrics=metrics)
+    board = cli.invoke(app, ["leaderboard", "two"])
+    assert board.exit_code == 0, board.output
+    header = next(line for line in board.stdout.splitlines() if "rank" in line)
+    assert [c.strip() for c in header.split("┃")[1:5]] == [
+        "rank",
+        "trial",
+        "val_accuracy",
+        "val_loss",
+    ]
+    rows = [[c.strip() for c in line.split("│")[1:5]] for line in board.stdout.splitlines()
+            if line.startswith("│ ")]  # fmt: skip
+    assert rows == [["1", "0", "0.9000", "0.3000"], ["2", "1", "0.8000", "0.2000"]]
+    listed = cli.invoke(app, ["trials", "two"])
+    assert "val_loss" in listed.stdout and "0.5000" in listed.stdout
+    status = " ".join(cli.invoke(app, ["status", "two"]).stdout.split())  # unwrapped
+    assert (
+        "best trial 0 (the first of the Pareto front): val_accuracy 0.9000 (maximize), "
+        "val_loss 0.3000 (minimize)"
+    ) in status

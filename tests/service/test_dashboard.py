@@ -122,7 +122,15 @@ def test_a_multi_objective_study_plots_its_first_objective(
     assert set(drawn) == PLOTS - {"intermediate"}
     for key in ("history", "parallel", "importance", "edf"):
         assert "val_accuracy (first objective)" in json.dumps(drawn[key]), key
-    assert leaderboard_numbers(html) == [t.number for t in client.leaderboard(study_id, 100)]
+    board = client.leaderboard(study_id, 100)
+    assert leaderboard_numbers(html) == [t.number for t in board]
+    # A sortable column per objective, named by its metric.
+    table = html.split('id="leaderboard"', 1)[1].split("</table>", 1)[0]
+    headers = re.findall(r'<button type="button">([^<]+)</button>', table)
+    assert headers[:4] == ["Rank", "Trial", "val_accuracy", "loss"]
+    first_row = table.split("<tr data-trial-number=", 1)[1].split("</tr>", 1)[0]
+    cells = re.findall(r'<td class="num" data-value="([^"]*)"', first_row)
+    assert [float(x) for x in cells[2:4]] == board[0].values
 
 
 def test_plots_of_a_large_study_draw_only_its_latest_trials() -> None:
