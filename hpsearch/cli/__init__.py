@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from hpsearch.cli import demo, model, results, serve, studies, tokens, worker
+from hpsearch.cli import demo, fleet, model, results, serve, studies, tokens, worker
 
 __all__ = ["app", "main"]
 
@@ -26,7 +26,7 @@ def _root() -> None:
     """Hyperparameter search for Keras image models: controller, workers, studies."""
 
 
-for module in (studies, results, tokens, demo, model, serve, worker):
+for module in (studies, results, fleet, tokens, demo, model, serve, worker):
     module.register(app)
 
 

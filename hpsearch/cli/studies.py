@@ -186,6 +186,33 @@ def stop(
         _said(client.stop(study))
 
 
+def set_study(
+    study: StudyArgument,
+    max_trials: Annotated[
+        int | None, typer.Option(min=1, help="The budget (raise it to go on past the end).")
+    ] = None,
+    max_parallel: Annotated[int | None, typer.Option(min=1, help="Trials at once.")] = None,
+    priority: Annotated[
+        int | None, typer.Option(help="Higher first, among the studies workers pull from.")
+    ] = None,
+    controller: ControllerOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Change a study's budget, parallelism or priority. A study that ended on its budget
+    goes on once the budget is raised and it is resumed (`hpsearch resume`)."""
+    changes = {"max_trials": max_trials, "max_parallel": max_parallel, "priority": priority}
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if not changes:
+        fail("nothing to change: give --max-trials, --max-parallel or --priority", USAGE_ERROR)
+    with open_client(controller, token) as client:
+        changed = client.update_study(study, **changes)
+    said = ", ".join(f"{name} {getattr(changed, name)}" for name in changes)
+    say(f"study {changed.study_id} {changed.name}: {said}; {changed.state}")
+    if changed.state == "completed" and changed.finished < changed.max_trials:
+        more = changed.max_trials - changed.finished
+        say(f"to run the {more} more: hpsearch resume {changed.name}")
+
+
 def _said(study: Study) -> None:
     say(f"study {study.study_id} {study.name} is {study.state}")
 
@@ -211,3 +238,4 @@ def register(app: typer.Typer) -> None:
     app.command("studies")(list_studies)
     for command in (status, pause, resume, stop, delete):
         app.command()(command)
+    app.command("set")(set_study)

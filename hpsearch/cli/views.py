@@ -23,6 +23,7 @@ __all__ = [
     "say",
     "show_table",
     "studies_table",
+    "table_of",
     "trials_table",
 ]
 
@@ -61,6 +62,14 @@ def show_table(table: Table) -> None:
 
 def _table(title: str) -> Table:
     return Table(title=Text(title), title_justify="left")
+
+
+def table_of(title: str, headers: Sequence[str]) -> Table:
+    """An empty table with a left-aligned column per header."""
+    table = _table(title)
+    for header in headers:
+        _column(table, header)
+    return table
 
 
 def _column(table: Table, header: str, *, right: bool = False) -> None:

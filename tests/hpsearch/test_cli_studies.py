@@ -222,6 +222,60 @@ def test_pause_resume_and_stop_change_the_state(
         assert client.get_study(study.study_id).state == state
 
 
+def test_set_raises_the_budget_of_an_ended_study_which_then_resumes(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    study = client.create_study(small_spec(tmp_path, retrain=None))
+    SimulatedWorker(client, "sim-1").run_until_idle()
+    assert client.get_study(study.study_id).state == "completed"
+    result = cli.invoke(app, ["set", "digits-cnn", "--max-trials", "5", "--priority", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "study 1 digits-cnn: max_trials 5, priority 3; completed",
+        "to run the 2 more: hpsearch resume digits-cnn",
+    ]
+    assert cli.invoke(app, ["resume", "digits-cnn"]).exit_code == 0
+    assert SimulatedWorker(client, "sim-1").run_until_idle() == 2
+    ended = client.get_study(study.study_id)
+    assert ended.state == "completed" and ended.finished == 5 and ended.priority == 3
+
+
+def test_set_without_a_change_or_with_a_bad_value_is_one_line(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    client.create_study(small_spec(tmp_path))
+    nothing = cli.invoke(app, ["set", "digits-cnn"])
+    assert nothing.exit_code == 2
+    assert "nothing to change" in one_error_line(nothing.stderr)
+    too_many = cli.invoke(app, ["set", "digits-cnn", "--max-trials", "1000000"])
+    assert too_many.exit_code == 1
+    assert "max_trials" in one_error_line(too_many.stderr)
+    assert client.get_study("digits-cnn").max_trials == 3
+
+
+def test_workers_lists_each_slot_with_what_it_is_doing(
+    cli: CliRunner, client: Client, tmp_path: Path
+) -> None:
+    assert cli.invoke(app, ["workers"]).stdout.strip() == (
+        "no worker has contacted this controller yet"
+    )
+    client.create_study(small_spec(tmp_path))
+    SimulatedWorker(client, "sim-done").run_one()
+    busy = client.claim("sim-busy", hostname="node7", device="GPU:0 (tensorflow)")
+    assert busy is not None
+    result = cli.invoke(app, ["workers"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        cells[0]: cells
+        for line in result.stdout.splitlines()
+        if line.startswith("│ ")
+        for cells in [[c.strip() for c in line.split("│")[1:-1]]]
+    }
+    assert rows["sim-busy"][1:3] == ["node7", "GPU:0 (tensorflow)"]
+    assert rows["sim-busy"][4].startswith(f"study 1 trial {busy.trial_number} (lease ")
+    assert rows["sim-done"][4] == "idle" and rows["sim-done"][3].endswith("s ago")
+
+
 def test_pausing_a_stopped_study_is_a_conflict_line(
     cli: CliRunner, client: Client, tmp_path: Path
 ) -> None:
