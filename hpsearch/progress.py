@@ -26,6 +26,8 @@ def describe_progress(study: Study) -> str:
     )
     if study.retrain is not None:
         text += f"  retrain {study.retrain.state}"
+    elif study.state == "running" and not study.active_workers and not counts.get("running"):
+        text += "  waiting for a worker (hpsearch worker)"
     return text
 
 

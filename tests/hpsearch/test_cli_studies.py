@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from hpsearch import Client
 from hpsearch.cli import app, connection
+from hpsearch.progress import describe_progress
 from tests.support.live_server import free_port
 from tests.support.simulated_workers import SimulatedWorker, finish_retrain
 from tests.support.specs import spec
@@ -122,6 +123,14 @@ def test_submit_watch_shows_progress_the_leaderboard_and_the_retrain(
     assert study.retrain is not None and study.retrain.model is not None
     assert study.best is not None and study.retrain.trial_number == study.best.number
     assert f"(job 1, trial {study.best.number}, " in result.stdout
+
+
+def test_the_progress_line_says_when_no_worker_is_there(client: Client, tmp_path: Path) -> None:
+    study = client.create_study(small_spec(tmp_path))
+    assert describe_progress(study).endswith("[running]  waiting for a worker (hpsearch worker)")
+    assert client.claim("w1") is not None
+    busy = describe_progress(client.get_study(study.study_id))
+    assert "running 1" in busy and "waiting" not in busy
 
 
 def test_submit_watch_without_a_retrain_returns_when_the_trials_end(
