@@ -38,6 +38,7 @@ WORKER_SLOTS = 2
 WORKER_IDLE_EXIT = 600.0
 LEADERBOARD_ROWS = 10
 INTERRUPTED = 130
+DASHBOARD_URL = "http://127.0.0.1:8000/"  # where `hpsearch serve` listens by default
 
 
 class DemoFailed(RuntimeError):
@@ -133,9 +134,18 @@ def _run(fleet: LocalFleet, spec: str | Path, keep_serving: bool, timeout: float
         )
         final = _follow(client, fleet, study.study_id, time.monotonic() + timeout)
         _report(client, fleet, final)
-    say(f"dashboard: {fleet.url}/ (admin token in {token_file})")
     if keep_serving:
+        say(f"dashboard: {fleet.url}/ (admin token in {token_file})")
         _serve_until_interrupted(fleet, token_file)
+        return
+    # The controller stops with the demo: say how to serve what it left for the dashboard.
+    say("the demo's controller and workers stop now; to browse its study on the dashboard:")
+    say(
+        f"  HPSEARCH_ADMIN_TOKEN=$(cat {token_file}) hpsearch serve"
+        f" --database-url sqlite:///{fleet.home / 'hpsearch.db'}"
+        f" --artifact-dir {fleet.home / 'artifacts'}"
+    )
+    say(f"  then open {DASHBOARD_URL} and log in with the token in {token_file}")
 
 
 def _save_token(fleet: LocalFleet) -> Path:

@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from hpsearch import Client
-from hpsearch.errors import Unauthorized
+from hpsearch.errors import HpsearchError, Unauthorized
 from tests.support.live_server import free_port
+from tests.support.processes import wait_until
 from tests.support.specs import spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.keras]
@@ -96,6 +97,13 @@ def processes_of(port: int) -> list[str]:
     return found
 
 
+def answers(client: Client) -> bool:
+    try:
+        return client.request("GET", "/healthz").status_code == 200
+    except HpsearchError:
+        return False
+
+
 def port_is_closed(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
@@ -116,11 +124,32 @@ def test_demo_runs_a_search_and_retrain_and_stops_everything(tmp_path: Path) -> 
     model = home / "best-model.keras"
     assert model.stat().st_size > 1000
     assert hashlib.sha256(model.read_bytes()).hexdigest() in out
-    assert f"dashboard: http://127.0.0.1:{port}/" in out
     assert (home / "hpsearch.db").is_file()
     assert (home / "controller.log").is_file() and (home / "worker.log").is_file()
     assert port_is_closed(port)
     assert processes_of(port) == []
+    # The command it prints serves the demo's study to the dashboard after it has ended.
+    lines = out.splitlines()
+    serve = lines[lines.index("the demo's controller and workers stop now; to browse its study"
+                              " on the dashboard:") + 1].strip()  # fmt: skip
+    later = free_port()
+    log = tmp_path / "served.log"
+    served = subprocess.Popen(
+        ["bash", "-c", f"{serve} --port {later} > {log} 2>&1"], cwd=tmp_path,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        token = (home / "admin-token").read_text().strip()
+        with Client(f"http://127.0.0.1:{later}", token) as client:
+            up = wait_until(lambda: answers(client) or served.poll(), 60, "serve")
+            assert up is True, log.read_text()[-3000:]
+            study = client.get_study("demo-small")
+        assert study.state == "completed" and study.retrain is not None
+        assert study.retrain.model is not None
+    finally:
+        os.killpg(served.pid, signal.SIGTERM)
+        served.wait(timeout=30)
 
 
 def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
