@@ -12,9 +12,10 @@ import importlib.resources
 import secrets
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -141,11 +142,22 @@ def _run(fleet: LocalFleet, spec: str | Path, keep_serving: bool, timeout: float
     # The controller stops with the demo: say how to serve what it left for the dashboard.
     say("the demo's controller and workers stop now; to browse its study on the dashboard:")
     say(
-        f"  HPSEARCH_ADMIN_TOKEN=$(cat {token_file}) hpsearch serve"
+        f"  HPSEARCH_ADMIN_TOKEN=$(cat {token_file}) {_this_command()} serve"
         f" --database-url sqlite:///{fleet.home / 'hpsearch.db'}"
         f" --artifact-dir {fleet.home / 'artifacts'}"
     )
     say(f"  then open {DASHBOARD_URL} and log in with the token in {token_file}")
+
+
+def _this_command() -> str:
+    """`hpsearch` as this process can be started again: the script beside its interpreter
+    (relative to here when below it: `.venv/bin/hpsearch` after `make demo`)."""
+    script = Path(sys.executable).parent / "hpsearch"
+    if not script.is_file():
+        return "hpsearch"
+    with suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return str(script)
 
 
 def _save_token(fleet: LocalFleet) -> Path:
