@@ -55,10 +55,13 @@ def serve(
         settings = Settings.from_env(None, **overrides)
         if processes > 1 and settings.is_sqlite:
             fail("several controller processes need PostgreSQL; SQLite takes one")
+        problem = None if settings.is_sqlite else database_problem(settings.database_url)
+        if problem is not None:
+            fail(problem)
         app = create_app(settings) if processes == 1 else None
     except ValidationError as exc:
         fail(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         fail(str(exc))
     if app is not None:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
@@ -73,6 +76,31 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+def database_problem(url: str) -> str | None:
+    """Why the controller cannot use the database at `url` (no driver for it, a server that
+    does not answer, a login refused), in one line; None when a connection opens."""
+    from sqlalchemy import create_engine, make_url  # noqa: PLC0415 - only for `serve`
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "the database URL cannot be read: expected sqlite:///PATH or postgresql://..."
+    try:
+        engine = create_engine(url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except ImportError as exc:
+        return f"no database driver for {shown.split(':', 1)[0]} is installed ({exc})"
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"cannot open {shown}: {reason}"
+    return None
 
 
 def _export(overrides: dict[str, object]) -> None:
