@@ -81,8 +81,8 @@ def serve(
 def database_problem(url: str) -> str | None:
     """Why the controller cannot use the database at `url` (no driver for it, a server that
     does not answer, a login refused), in one line; None when a connection opens."""
-    from sqlalchemy import create_engine, make_url  # noqa: PLC0415 - only for `serve`
-    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+    from sqlalchemy import create_engine, make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         shown = make_url(url).render_as_string(hide_password=True)
