@@ -126,6 +126,7 @@ def study_view(study: Study) -> Table:
         ("study", f"{study.study_id} {study.name} (owner {study.owner})"),
         ("state", f"{study.state} ({study.state_reason})" if study.state_reason else study.state),
         ("trials", f"{study.finished}/{study.max_trials} finished: {counts}"),
+        ("workers", _workers_on(study)),
         *_best_rows(study),
         ("retrain", retrain_summary(study.retrain)),
     ]
@@ -138,6 +139,15 @@ def study_view(study: Study) -> Table:
     for name, value in rows:
         grid.add_row(name, Text(value))
     return grid
+
+
+def _workers_on(study: Study) -> str:
+    """How many workers hold its trials now; the hint to start one when it waits for one."""
+    if study.active_workers:
+        return f"{study.active_workers} on its trials now (hpsearch workers)"
+    if study.state == "running":
+        return "none on its trials now: start one with hpsearch worker"
+    return "none"
 
 
 def _show_leaderboard(client: Client, study: Study) -> None:

@@ -49,6 +49,7 @@ class StudyPage:
     leaderboard: list[TrialPublic]
     plots: list[Plot]
     metrics: list[str]
+    directions: list[str]
 
     @property
     def live(self) -> bool:
@@ -79,9 +80,10 @@ def study_page(ctx: Context, principal: Principal, study_id: int) -> StudyPage:
         board = leaderboard_rows(session, study, LEADERBOARD_LIMIT)
         leaderboard = trials_public(session, study, board)
         optuna_name, spec_data = study.optuna_name, study.spec
-    metrics = [o.metric for o in ctx.optuna.spec(optuna_name, spec_data).objectives]
+    spec = ctx.optuna.spec(optuna_name, spec_data)
+    metrics = [o.metric for o in spec.objectives]
     plots = study_plots(ctx.optuna.study(optuna_name, spec_data), metrics, public.name)
-    return StudyPage(public, leaderboard, plots, metrics)
+    return StudyPage(public, leaderboard, plots, metrics, spec.directions)
 
 
 def list_worker_views(ctx: Context) -> list[dict[str, Any]]:

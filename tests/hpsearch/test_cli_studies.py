@@ -212,6 +212,13 @@ def test_status_by_name_shows_state_counts_and_the_best_trial(
     assert f"trial {best.number}: val_accuracy {best.value:.4f}" in result.stdout
     assert "learning_rate=" in result.stdout
     assert "retrain" in result.stdout
+    assert "failed 0 workers none best trial" in " ".join(result.stdout.split())
+    client.create_study(small_spec(tmp_path, name="second", max_parallel=2))
+    waiting = " ".join(cli.invoke(app, ["status", "second"]).stdout.split())
+    assert "workers none on its trials now: start one with hpsearch worker" in waiting
+    assert client.claim("w1") is not None and client.claim("w2") is not None
+    busy = " ".join(cli.invoke(app, ["status", "second"]).stdout.split())
+    assert "workers 2 on its trials now (hpsearch workers)" in busy
 
 
 def test_status_of_an_unknown_study_is_one_line(cli: CliRunner) -> None:

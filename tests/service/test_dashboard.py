@@ -124,6 +124,11 @@ def test_a_multi_objective_study_plots_its_first_objective(
         assert "val_accuracy (first objective)" in json.dumps(drawn[key]), key
     board = client.leaderboard(study_id, 100)
     assert leaderboard_numbers(html) == [t.number for t in board]
+    facts = html.split('class="facts"', 1)[1].split("</dl>", 1)[0]
+    assert re.search(r"val_accuracy <span class=\"muted\">\(maximize\)</span>, loss <span"
+                     r" class=\"muted\">\(minimize\)</span>", facts), facts  # fmt: skip
+    best = facts.split('id="best-value">', 1)[1].split("</dd>", 1)[0]
+    assert f"trial {board[0].number}, the first of the Pareto front" in best
     # A sortable column per objective, named by its metric.
     table = html.split('id="leaderboard"', 1)[1].split("</table>", 1)[0]
     headers = re.findall(r'<button type="button">([^<]+)</button>', table)
