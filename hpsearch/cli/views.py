@@ -84,7 +84,7 @@ def studies_table(studies: Sequence[StudySummary]) -> Table:
         cells = [
             str(study.study_id),
             study.name,
-            study.state,
+            f"{study.state}: trials failing" if study.state_reason else study.state,
             f"{study.finished}/{study.max_trials}",
             format_value(study.best_value),
             str(study.active_workers),

@@ -373,3 +373,4 @@ def test_submit_watch_ends_with_the_reason_when_the_trials_keep_failing(
     assert line.endswith("hpsearch resume digits-cnn")
     status = cli.invoke(app, ["status", "digits-cnn"])
     assert "paused (5 failed trials in a row; the last: dataset error" in status.stdout
+    assert "paused: trials failing" in cli.invoke(app, ["studies"]).stdout

@@ -392,5 +392,11 @@ def test_a_study_the_controller_paused_says_why(client: Client, http: TestClient
     html = http.get(f"/studies/{study.study_id}").text
     assert 'id="state-reason"' in html
     assert "after 5 failed trials in a row; the last: dataset error: &lt;no file&gt;" in html
+    listed = http.get("/").text.split(f'data-study-id="{study.study_id}"', 1)[1]
+    assert (
+        'title="5 failed trials in a row; the last: dataset error: &lt;no file&gt;">paused:'
+        " trials failing</span>" in listed.split("</tr>", 1)[0]
+    )
     client.resume(study.study_id)
     assert 'id="state-reason"' not in http.get(f"/studies/{study.study_id}").text
+    assert "trials failing" not in http.get("/").text
