@@ -87,7 +87,6 @@ class Worker:
         while not self.shutdown.is_set() and (limit is None or self.finished < limit):
             assignment = self._claim()
             if self.unfit is not None:
-                log.error("this slot stops: %s", self.unfit)
                 break
             if assignment is None:
                 if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
@@ -99,17 +98,19 @@ class Worker:
             self.work(assignment)
             self.finished += 1
             if self.unfit is not None:
-                log.error("this slot stops: %s", self.unfit)
                 break
             idle_since = time.monotonic()
+        if self.unfit is not None:
+            log.error("this slot stops: %s", self.unfit)
         return self.finished
 
     def _idle_exit(self, idle_exit: float) -> None:
         if self.unreachable is None:
             log.info("no work for %.0f s; exiting", idle_exit)
-            return
-        self.unfit = f"the controller was out of reach for {idle_exit:.0f} s ({self.unreachable})"
-        log.error("this slot stops: %s", self.unfit)
+        else:
+            self.unfit = (
+                f"the controller was out of reach for {idle_exit:.0f} s ({self.unreachable})"
+            )
 
     def _claim(self) -> Assignment | None:
         self.unreachable = None

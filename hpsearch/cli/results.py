@@ -21,7 +21,7 @@ from hpsearch.cli.connection import (
 from hpsearch.cli.output import console, fail
 from hpsearch.cli.views import (
     leaderboard_table,
-    objectives,
+    objective_metrics,
     retrain_summary,
     say,
     show_table,
@@ -58,7 +58,7 @@ def leaderboard(
             _print_json(rows)
             return
         board = [Trial.from_json(row) for row in rows]
-        show_table(leaderboard_table(board, metrics=[m for m, _ in objectives(found)]))
+        show_table(leaderboard_table(board, metrics=objective_metrics(found)))
 
 
 def trials(
@@ -84,7 +84,7 @@ def trials(
             _print_json(rows)
             return
         listed = [Trial.from_json(row) for row in rows]
-        show_table(trials_table(listed, metrics=[m for m, _ in objectives(found)]))
+        show_table(trials_table(listed, metrics=objective_metrics(found)))
 
 
 def retrain(

@@ -23,6 +23,7 @@ from hpsearch.cli.views import (
     format_number,
     format_value,
     leaderboard_table,
+    objective_metrics,
     objectives,
     retrain_summary,
     say,
@@ -152,7 +153,7 @@ def _workers_on(study: Study) -> str:
 
 def _show_leaderboard(client: Client, study: Study) -> None:
     board = client.leaderboard(study.study_id, LEADERBOARD_ROWS)
-    show_table(leaderboard_table(board, metrics=[m for m, _ in objectives(study)]))
+    show_table(leaderboard_table(board, metrics=objective_metrics(study)))
 
 
 def _best_rows(study: Study) -> list[tuple[str, str]]:

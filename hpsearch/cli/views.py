@@ -18,6 +18,7 @@ __all__ = [
     "format_number",
     "format_value",
     "leaderboard_table",
+    "objective_metrics",
     "objectives",
     "retrain_summary",
     "say",
@@ -100,6 +101,11 @@ def objectives(study: Study) -> list[tuple[str, str]]:
     return [(o.get("metric", "value"), o.get("direction", study.direction)) for o in listed]
 
 
+def objective_metrics(study: Study) -> list[str]:
+    """The metric of each of a study's objectives, as tables head their value columns."""
+    return [metric for metric, _ in objectives(study)]
+
+
 def _param_names(trials: Sequence[Trial]) -> list[str]:
     names: dict[str, None] = {}
     for trial in trials:
@@ -127,13 +133,8 @@ def _trial_table(
         cells.append(str(trial.number))
         if not ranked:
             cells.append(trial.state)
-        if len(values) > 1:
-            given = trial.values or []
-            cells += [
-                format_value(given[i] if i < len(given) else None) for i in range(len(values))
-            ]
-        else:
-            cells.append(format_value(trial.value))
+        given = (trial.values or []) if len(values) > 1 else [trial.value]
+        cells += [format_value(given[i] if i < len(given) else None) for i in range(len(values))]
         cells += [format_number(trial.params[n]) if n in trial.params else "-" for n in params]
         cells += [str(trial.epochs), _duration(trial.duration_s), trial.worker_id or "-"]
         if not ranked:

@@ -416,23 +416,30 @@ def test_the_memory_cache_shares_read_only_arrays(tmp_path):
         first.x_train[0, 0, 0, 0] = 0.5
 
 
-def test_a_failed_keras_download_names_the_download_and_the_cache(tmp_path, monkeypatch):
-    def offline_load_data():
-        raise Exception("URL fetch failure on https://example.invalid/mnist.npz: None -- offline")
-
+def fake_keras_mnist(tmp_path, monkeypatch, load_data):
+    """A `keras` module whose `datasets.mnist.load_data` is `load_data`, with a writable
+    KERAS_HOME under `tmp_path`; returns Keras' dataset cache folder."""
     fake_keras = types.ModuleType("keras")
     fake_keras.datasets = types.SimpleNamespace(  # type: ignore[attr-defined]
-        mnist=types.SimpleNamespace(load_data=offline_load_data)
+        mnist=types.SimpleNamespace(load_data=load_data)
     )
     monkeypatch.setitem(sys.modules, "keras", fake_keras)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     (tmp_path / "keras-home").mkdir()
+    return tmp_path / "keras-home" / "datasets"
+
+
+def test_a_failed_keras_download_names_the_download_and_the_cache(tmp_path, monkeypatch):
+    def offline_load_data():
+        raise Exception("URL fetch failure on https://example.invalid/mnist.npz: None -- offline")
+
+    cache = fake_keras_mnist(tmp_path, monkeypatch, offline_load_data)
 
     with pytest.raises(DatasetError) as caught:
         load_dataset("mnist", cache_dir=tmp_path / "cache")
     message = str(caught.value)
     assert "'mnist'" in message and "download failed" in message and "URL fetch" in message
-    assert str(tmp_path / "keras-home" / "datasets") in message
+    assert str(cache) in message
 
 
 def test_slots_of_a_node_load_a_keras_dataset_one_at_a_time(tmp_path, monkeypatch):
@@ -449,13 +456,7 @@ def test_slots_of_a_node_load_a_keras_dataset_one_at_a_time(tmp_path, monkeypatc
         x, y = np.zeros((4, 2, 2), np.uint8), np.arange(4) % 2
         return (x, y), (x[:2], y[:2])
 
-    fake_keras = types.ModuleType("keras")
-    fake_keras.datasets = types.SimpleNamespace(  # type: ignore[attr-defined]
-        mnist=types.SimpleNamespace(load_data=load_data)
-    )
-    monkeypatch.setitem(sys.modules, "keras", fake_keras)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    (tmp_path / "keras-home").mkdir()
+    cache = fake_keras_mnist(tmp_path, monkeypatch, load_data)
     slots = [threading.Thread(target=load_keras_arrays, args=("mnist", "mnist")) for _ in range(2)]
     slots[0].start()
     assert entries[0].wait(timeout=30)
@@ -465,7 +466,7 @@ def test_slots_of_a_node_load_a_keras_dataset_one_at_a_time(tmp_path, monkeypatc
     for slot in slots:
         slot.join(timeout=30)
     assert entries[1].is_set() and most == [1, 1]
-    assert (tmp_path / "keras-home" / "datasets" / ".hpsearch-download.lock").exists()
+    assert (cache / ".hpsearch-download.lock").exists()
 
 
 @pytest.mark.keras
