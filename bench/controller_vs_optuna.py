@@ -10,11 +10,16 @@ come from two windows of `--seconds` each:
   controller's once per controller process, Optuna's once per worker process);
 - cold: from the moment every process has started, warm-up included.
 
+The simulated workers speak HTTP with `bench.lean_http` (one keep-alive connection each,
+bytes in and out): with one worker the cycle is serial, and the load generator's own HTTP
+parsing would count against the controller (`--fleet-client httpx` for httpx's client).
+
 Prints cycles/s, reports/s, claim (ask) and report (report + should_prune) latency p50/p99,
 the ratio hpsearch / Optuna of cycles/s, and how long the warm-up took on each side.
 
     python -m bench.controller_vs_optuna [--workers 1,16,64] [--samplers tpe,random]
                                          [--prefill 0,1000,10000] [--seconds 15] [--repeats 1]
+                                         [--fleet-client lean]
 """
 
 from __future__ import annotations
@@ -124,7 +129,9 @@ def _wait_all(processes: list[subprocess.Popen[bytes]], outputs: list[Path]) -> 
     return [json.loads(out.read_text()) for out in outputs]
 
 
-def run_hpsearch(workers: int, sampler: str, filled: int, seconds: float, folder: Path) -> Run:
+def run_hpsearch(
+    workers: int, sampler: str, filled: int, seconds: float, folder: Path, client: str = "lean"
+) -> Run:
     with (
         fresh_postgres_database() as url,
         running_controller(folder, url, CONTROLLER_ENV, processes=2) as api,
@@ -145,7 +152,7 @@ def run_hpsearch(workers: int, sampler: str, filled: int, seconds: float, folder
             [sys.executable, "-m", "bench.simulated_fleet", "--url", api,
              "--workers", str(workers // fleets + (i < workers % fleets)),
              "--prefix", f"b{i}", "--epochs", "5", "--seconds", run_for, "--warm",
-             "--idle-exit", "600", "--stats", str(out)]
+             "--idle-exit", "600", "--client", client, "--stats", str(out)]
             for i, out in enumerate(outputs)
         ]  # fmt: skip
         processes = [
@@ -221,6 +228,11 @@ def main() -> None:
         help="run each cell this many times, hpsearch and Optuna in turn, and print the "
         "median ratio (the VM's speed drifts between runs minutes apart)",
     )  # fmt: skip
+    parser.add_argument(
+        "--fleet-client", choices=("lean", "httpx"), default="lean",
+        help="the simulated workers' HTTP client: bench.lean_http's (default) or httpx's "
+        "AsyncClient (this benchmark's client until 2026-12-07)",
+    )  # fmt: skip
     args = parser.parse_args()
     warm_rows, cold_rows, warm_ups, medians = [], [], [], []
     print(f"warm table as it comes ({args.seconds:g} s windows):\n{HEADER}", flush=True)
@@ -231,7 +243,9 @@ def main() -> None:
                 ratios = []
                 for repeat in range(args.repeats):
                     with tempfile.TemporaryDirectory() as folder:
-                        ours = run_hpsearch(workers, sampler, filled, args.seconds, Path(folder))
+                        ours = run_hpsearch(
+                            workers, sampler, filled, args.seconds, Path(folder), args.fleet_client
+                        )
                         peer = run_optuna(workers, sampler, filled, args.seconds, Path(folder))
                     run = label if args.repeats == 1 else f"{label} (run {repeat + 1})"
                     ours_warm = ours.window(ours.warm, args.seconds)

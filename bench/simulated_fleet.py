@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from bench.lean_http import LeanClient
+
 TRANSIENT = {429, 500, 502, 503, 504}
 
 
@@ -37,6 +39,8 @@ class FleetOptions:
     seconds: float | None = None
     # With `warm`, each worker's `seconds` count from its first finished piece of work.
     warm: bool = False
+    # "lean": bench.lean_http's client (the load generator's own cost kept small); "httpx".
+    client: str = "lean"
     # (start, seconds) of every call by kind, and the end time of every finished piece.
     latencies: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     ends: list[float] = field(default_factory=list)
@@ -54,12 +58,12 @@ class Fleet:
 
     async def _call(
         self,
-        http: httpx.AsyncClient,
+        http: Any,
         kind: str,
         path: str,
         body: dict[str, Any],
         give_up_after: float | None = None,
-    ) -> httpx.Response:
+    ) -> Any:
         """POST with retries on transient failures; Dropped on 409/404."""
         started, delay = time.monotonic(), 0.05
         while True:
@@ -84,9 +88,7 @@ class Fleet:
     async def worker(self, index: int) -> None:
         worker_id = f"{self.options.prefix}-{index}"
         headers = {"Authorization": f"Bearer {self.options.token}"} if self.options.token else {}
-        async with httpx.AsyncClient(
-            base_url=self.options.url, timeout=30, headers=headers
-        ) as http:
+        async with _client(self.options.client, self.options.url, headers) as http:
             idle_since, delay = time.monotonic(), 0.05
             deadline = None if self.options.seconds is None else idle_since + self.options.seconds
             first_done = False
@@ -118,7 +120,7 @@ class Fleet:
                     first_done = True
                     deadline = time.monotonic() + self.options.seconds
 
-    async def _run(self, http: httpx.AsyncClient, worker_id: str, work: dict[str, Any]) -> None:
+    async def _run(self, http: Any, worker_id: str, work: dict[str, Any]) -> None:
         work_id, lease = work["work_id"], float(work["lease_seconds"])
         value, status = 0.0, "completed"
         # The same made-up curve for the same trial number, run after run.
@@ -157,6 +159,12 @@ class Fleet:
         return self.done
 
 
+def _client(kind: str, url: str, headers: dict[str, str]) -> Any:
+    if kind == "httpx":
+        return httpx.AsyncClient(base_url=url, timeout=30, headers=headers)
+    return LeanClient(url, timeout=30, headers=headers)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -169,6 +177,9 @@ def main() -> None:
     parser.add_argument("--idle-exit", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=None, help="stop claiming after this")
     parser.add_argument("--warm", action="store_true", help="--seconds after a first piece")
+    parser.add_argument(
+        "--client", choices=("lean", "httpx"), default="lean", help="the fleet's HTTP client"
+    )
     parser.add_argument("--stats", type=Path, default=None, help="write latencies here (JSON)")
     args = parser.parse_args()
     options = FleetOptions(
@@ -182,6 +193,7 @@ def main() -> None:
         args.idle_exit,
         args.seconds,
         args.warm,
+        args.client,
     )
     started, wall = time.perf_counter(), time.time()
     done = asyncio.run(Fleet(options).run())
