@@ -1,4 +1,6 @@
-"""A fleet of simulated workers (no training) in one process, over real HTTP with asyncio.
+"""A fleet of simulated workers (no training) in one process, over real HTTP with asyncio
+(each worker on one keep-alive connection of `bench.lean_http`; `--client httpx` for httpx's
+`AsyncClient`).
 
 Each worker claims, reports `epochs` epochs (sleeping `epoch_seconds` between), completes,
 and again; it rides out an unreachable controller or database with backoff, drops work the
